@@ -1,0 +1,5 @@
+"""The package logger (lazy %-style arguments; never given secrets)."""
+
+import logging
+
+logger = logging.getLogger("qdrant_aio")

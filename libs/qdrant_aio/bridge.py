@@ -1,0 +1,106 @@
+"""Sync/async bridging: every operation is a coroutine; sync callers run it on a private loop.
+
+A :class:`LoopThread` is an event loop running forever in a daemon thread. Sync methods hand their
+coroutine to the process-wide bridge loop and block on the result, so they work everywhere: with
+no loop, inside a running loop (a notebook, a framework calling sync code from async code), and
+across any number of ``asyncio.run`` calls, because the coroutine never runs on the caller's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["LoopThread", "bridge_loop", "run_sync"]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An asyncio event loop served by one daemon thread."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(self._ready.set)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def in_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive() and not self._loop.is_closed()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on this loop from any thread."""
+        if not self.is_alive():
+            coro.close()
+            raise RuntimeError(f"loop thread {self.name!r} is stopped")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on this loop from a coroutine running on another loop."""
+        if self.in_thread():
+            return await coro
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on this loop and block the calling thread until it is done."""
+        if self.in_thread():
+            coro.close()
+            raise RuntimeError(
+                "a qdrant-aio sync method was called from inside qdrant-aio's own loop thread; "
+                "use the async method there"
+            )
+        return self.submit(coro).result()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if not self._thread.is_alive():
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if not self.in_thread():
+            self._thread.join(timeout)
+
+
+_bridge: LoopThread | None = None
+_bridge_lock = threading.Lock()
+
+
+def bridge_loop() -> LoopThread:
+    """The process-wide loop that runs the coroutines of sync calls (started on first use)."""
+    global _bridge
+    with _bridge_lock:
+        if _bridge is None or not _bridge.is_alive():
+            _bridge = LoopThread("qdrant-aio-bridge")
+        return _bridge
+
+
+def run_sync(awaitable: Awaitable[T]) -> T:
+    """Run a coroutine to completion for a sync caller, whatever loop the caller is in."""
+
+    async def _await() -> T:
+        return await awaitable
+
+    return bridge_loop().run(_await())
+

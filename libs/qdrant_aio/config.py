@@ -1,0 +1,124 @@
+"""Small validated value objects: what a store wants of a collection, and what it found."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from qdrant_client import models
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_DENSE_NAME",
+    "DEFAULT_SPARSE_NAME",
+    "UNNAMED_VECTOR",
+    "CollectionSpec",
+    "CollectionLayout",
+    "IngestOptions",
+    "parse_distance",
+]
+
+DEFAULT_DENSE_NAME = "dense"
+DEFAULT_SPARSE_NAME = "sparse"
+# Qdrant's name of the single vector of a collection created without named vectors.
+UNNAMED_VECTOR = ""
+
+_DISTANCES = {d.value.lower(): d for d in models.Distance}
+_DISTANCES.update(
+    {
+        "l2": models.Distance.EUCLID,
+        "euclidean_distance": models.Distance.EUCLID,
+        "ip": models.Distance.DOT,
+        "dot_product": models.Distance.DOT,
+        "max_inner_product": models.Distance.DOT,
+    }
+)
+
+
+def parse_distance(value: models.Distance | str | None) -> models.Distance | None:
+    """Accept a Distance, its name in any case, or common aliases (cosine, l2, dot, ip)."""
+    if value is None or isinstance(value, models.Distance):
+        return value
+    if isinstance(value, str):
+        found = _DISTANCES.get(value.strip().lower())
+        if found is not None:
+            return found
+    raise ConfigurationError(
+        f"unknown distance {value!r}; use one of {sorted(d.value for d in models.Distance)}"
+    )
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What a store needs of its collection, and how to create it when it does not exist.
+
+    ``vector_name`` / ``sparse_vector_name`` left as ``None`` mean "the default": new collections
+    get ``"dense"`` / ``"sparse"``; an existing collection's single unnamed vector, its ``"dense"``
+    vector, or its only dense vector is used (and likewise for sparse). A name given explicitly
+    must exist. ``distance=None`` accepts the existing collection's distance (Cosine when creating).
+    """
+
+    dense: bool = True
+    sparse: bool = False
+    vector_name: str | None = None
+    sparse_vector_name: str | None = None
+    distance: models.Distance | None = None
+    on_disk: bool | None = None
+    on_disk_payload: bool | None = None
+    hnsw_config: models.HnswConfigDiff | None = None
+    quantization_config: models.QuantizationConfig | None = None
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
+    sparse_idf: bool = True
+    payload_indexes: Mapping[str, models.PayloadSchemaType | models.PayloadSchemaParams] = field(
+        default_factory=dict
+    )
+    extra_create_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.dense and not self.sparse:
+            raise ConfigurationError("a collection needs a dense vector, a sparse vector or both")
+        object.__setattr__(self, "distance", parse_distance(self.distance))
+        for option in ("shard_number", "replication_factor", "write_consistency_factor"):
+            value = getattr(self, option)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigurationError(f"{option} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class CollectionLayout:
+    """What an existing collection has, resolved against a :class:`CollectionSpec`."""
+
+    name: str
+    dense_name: str | None  # UNNAMED_VECTOR for a collection without named vectors
+    dense_size: int | None
+    distance: models.Distance | None
+    sparse_name: str | None
+
+    @property
+    def unnamed(self) -> bool:
+        return self.dense_name == UNNAMED_VECTOR
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How upserts are cut into requests and sent.
+
+    Batches are bounded by point count and by the estimated request size (Qdrant rejects
+    requests over 32 MiB by default); up to ``max_concurrent_upserts`` requests are in flight.
+    """
+
+    batch_size: int = 256
+    max_request_bytes: int = 24 * 1024 * 1024
+    max_concurrent_upserts: int = 4
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigurationError("batch_size must be at least 1")
+        if self.max_request_bytes < 1024:
+            raise ConfigurationError("max_request_bytes must be at least 1024")
+        if self.max_concurrent_upserts < 1:
+            raise ConfigurationError("max_concurrent_upserts must be at least 1")

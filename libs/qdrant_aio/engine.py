@@ -1,0 +1,857 @@
+"""QdrantEngine: the one place that talks to qdrant-client.
+
+Every operation is written once, as a coroutine (``a*``). Its sync twin is a one-line call of that
+coroutine through :func:`qdrant_aio.bridge.run_sync`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import weakref
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from ._logging import logger
+from .bridge import run_sync
+from .config import (
+    DEFAULT_DENSE_NAME,
+    DEFAULT_SPARSE_NAME,
+    UNNAMED_VECTOR,
+    CollectionLayout,
+    CollectionSpec,
+    IngestOptions,
+)
+from .errors import (
+    CollectionMismatchError,
+    CollectionNotFoundError,
+    ConfigurationError,
+    EngineClosedError,
+    IngestError,
+    InvalidInputError,
+    QdrantAioError,
+    QdrantRequestError,
+    UnsupportedClientError,
+)
+from .filters import combine_filters, ids_filter
+from .ids import PointId, point_id_for
+from .ingest import PointInput, PreparedPoint, batches, dedupe_last_wins, prepare_point
+from .query import Hit, SearchRequest, build_query, hit_from_point
+from .retry import RetryPolicy, call_with_retries, is_transient
+from .transport import EmbeddedTransport, RemoteTransport, Transport, is_embedded_client
+
+__all__ = ["QdrantEngine", "engine_for"]
+
+_REMOTE_OPTIONS = ("url", "host", "port", "grpc_port", "prefer_grpc", "https", "prefix", "timeout")
+
+
+class QdrantEngine:
+    """Connection, collections, upserts, queries, reads and deletes, async first.
+
+    Connection modes (one constructor):
+
+    * ``QdrantEngine()`` or ``QdrantEngine(location=":memory:")``: embedded, in memory;
+    * ``QdrantEngine(path="./qdrant_data")``: embedded, persisted in a folder;
+    * ``QdrantEngine(url=..., api_key=..., prefer_grpc=..., timeout=...)``: a Qdrant server,
+      Qdrant Cloud or a cluster (``location`` may also be a URL, as in qdrant-client);
+    * ``QdrantEngine.from_client(client)``: an existing ``AsyncQdrantClient`` or ``QdrantClient``.
+    """
+
+    def __init__(
+        self,
+        location: str | None = None,
+        *,
+        path: str | None = None,
+        url: str | None = None,
+        host: str | None = None,
+        port: int | None = 6333,
+        grpc_port: int = 6334,
+        prefer_grpc: bool = False,
+        https: bool | None = None,
+        api_key: str | None = None,
+        prefix: str | None = None,
+        timeout: int | None = None,
+        retry: RetryPolicy | None = None,
+        ingest: IngestOptions | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        _transport: Transport | None = None,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self.ingest_options = ingest or IngestOptions()
+        self._schemas: dict[str, _Schema] = {}
+        self._pending: dict[str, concurrent.futures.Future[_Schema]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        if _transport is not None:
+            self._transport = _transport
+            return
+        remote = url is not None or host is not None or (
+            location is not None and location != ":memory:"
+        )
+        if remote and path is not None:
+            raise ConfigurationError("give either a server (url/host/location) or a path, not both")
+        if remote:
+            options: dict[str, Any] = {
+                "location": location if location not in (None, ":memory:") else None,
+                "url": url,
+                "host": host,
+                "port": port,
+                "grpc_port": grpc_port,
+                "prefer_grpc": prefer_grpc,
+                "https": https,
+                "api_key": api_key,
+                "prefix": prefix,
+                "timeout": timeout,
+                **dict(client_options or {}),
+            }
+            self._transport = RemoteTransport({k: v for k, v in options.items() if v is not None})
+        else:
+            if api_key is not None:
+                raise ConfigurationError("api_key needs a server url; embedded mode has no key")
+            self._transport = EmbeddedTransport(location=location, path=path)
+
+    # ------------------------------------------------------------------ construction, lifecycle
+
+    @classmethod
+    def from_client(
+        cls,
+        client: AsyncQdrantClient | QdrantClient,
+        *,
+        retry: RetryPolicy | None = None,
+        ingest: IngestOptions | None = None,
+    ) -> QdrantEngine:
+        """Wrap an existing client. The engine never closes a client it did not create."""
+        transport: Transport
+        if isinstance(client, (AsyncQdrantClient, QdrantClient)):
+            if is_embedded_client(client):
+                transport = EmbeddedTransport(client=client)
+            else:
+                options = dict(getattr(client, "_init_options", {}) or {})
+                options.pop("self", None)
+                user = client if isinstance(client, AsyncQdrantClient) else None
+                transport = RemoteTransport(options, user_client=user)
+        else:
+            raise UnsupportedClientError(
+                "expected a QdrantEngine, an AsyncQdrantClient or a QdrantClient, got "
+                f"{type(client).__module__}.{type(client).__qualname__}"
+            )
+        return cls(retry=retry, ingest=ingest, _transport=transport)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether this engine runs qdrant-client's local mode (no server)."""
+        return self._transport.embedded
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        state = ", closed" if self._closed else ""
+        return f"QdrantEngine({self._transport.describe()}{state})"
+
+    async def aclose(self) -> None:
+        """Close the engine (idempotent). Calls already started finish first."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._transport.aclose()
+
+    def close(self) -> None:
+        """Sync twin of :meth:`aclose`."""
+        run_sync(self.aclose())
+
+    async def __aenter__(self) -> QdrantEngine:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> QdrantEngine:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the one call funnel
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineClosedError("the engine is closed; create a new QdrantEngine")
+
+    async def _call(self, method: str, /, *, retry: bool = True, **kwargs: Any) -> Any:
+        """Send one request through the transport, retrying transient failures."""
+        self._check_open()
+
+        async def attempt() -> Any:
+            return await self._transport.call(method, **kwargs)
+
+        try:
+            if retry:
+                return await call_with_retries(attempt, self.retry, what=method)
+            return await attempt()
+        except QdrantAioError:
+            raise
+        except UnexpectedResponse as error:
+            if error.status_code == 404:
+                name = kwargs.get("collection_name")
+                if name is not None:
+                    self._forget(name)
+                    raise CollectionNotFoundError(name) from error
+            raise QdrantRequestError(f"{method} failed: {_describe(error)}") from error
+        except (ValueError, KeyError) as error:
+            name = kwargs.get("collection_name")
+            if name is not None and "not found" in str(error).lower():
+                self._forget(name)
+                raise CollectionNotFoundError(name) from error
+            raise
+        except Exception as error:
+            if is_transient(error):
+                raise QdrantRequestError(
+                    f"{method} failed after {self.retry.max_attempts} attempts: {_describe(error)}"
+                ) from error
+            raise
+
+    # ------------------------------------------------------------------ collections
+
+    async def acollection_exists(self, collection_name: str) -> bool:
+        return bool(await self._call("collection_exists", collection_name=collection_name))
+
+    def collection_exists(self, collection_name: str) -> bool:
+        """Sync twin of :meth:`acollection_exists`."""
+        return run_sync(self.acollection_exists(collection_name))
+
+    async def adelete_collection(self, collection_name: str) -> bool:
+        """Delete a collection (and forget its cached layout). True if it existed."""
+        self._forget(collection_name)
+        return bool(await self._call("delete_collection", collection_name=collection_name))
+
+    def delete_collection(self, collection_name: str) -> bool:
+        """Sync twin of :meth:`adelete_collection`."""
+        return run_sync(self.adelete_collection(collection_name))
+
+    async def acreate_collection(
+        self,
+        collection_name: str,
+        spec: CollectionSpec,
+        *,
+        dense_size: int | None = None,
+        force_recreate: bool = False,
+    ) -> CollectionLayout:
+        """Create a collection with named vectors (recreate it with ``force_recreate``)."""
+        if spec.dense and (dense_size is None or dense_size < 1):
+            raise ConfigurationError("creating a collection with a dense vector needs its size")
+        if force_recreate:
+            await self.adelete_collection(collection_name)
+        return await self.aensure_collection(collection_name, spec, dense_size=dense_size)
+
+    def create_collection(
+        self, collection_name: str, spec: CollectionSpec, *, dense_size: int | None = None,
+        force_recreate: bool = False,
+    ) -> CollectionLayout:
+        """Sync twin of :meth:`acreate_collection`."""
+        return run_sync(self.acreate_collection(
+            collection_name, spec, dense_size=dense_size, force_recreate=force_recreate
+        ))
+
+    async def aensure_collection(
+        self,
+        collection_name: str,
+        spec: CollectionSpec,
+        *,
+        dense_size: int | None = None,
+        check_size: bool = True,
+    ) -> CollectionLayout:
+        """The collection's layout: validated once and cached, created if missing.
+
+        Creation needs ``dense_size`` when ``spec.dense``; without it a missing collection raises
+        :class:`CollectionNotFoundError`. Concurrent first calls, from any loop or thread, create
+        the collection once. ``check_size=False`` uses ``dense_size`` only to create: writers
+        then check each vector and raise :class:`DimensionMismatchError` on their own.
+        """
+        self._check_open()
+        expected = dense_size if check_size else None
+        schema = self._schemas.get(collection_name)
+        if schema is not None:
+            return schema.resolve(collection_name, spec, expected)
+        with self._lock:
+            pending = self._pending.get(collection_name)
+            owner = pending is None
+            if owner:
+                pending = concurrent.futures.Future()
+                self._pending[collection_name] = pending
+        assert pending is not None
+        if not owner:
+            schema = await asyncio.wrap_future(pending)
+            return schema.resolve(collection_name, spec, expected)
+        try:
+            schema = await self._load_or_create(collection_name, spec, dense_size)
+        except BaseException as error:
+            pending.set_exception(error)
+            with self._lock:
+                self._pending.pop(collection_name, None)
+            # A waiter may not have taken the exception; avoid "never retrieved" noise.
+            pending.exception()
+            raise
+        with self._lock:
+            self._schemas[collection_name] = schema
+            self._pending.pop(collection_name, None)
+        pending.set_result(schema)
+        return schema.resolve(collection_name, spec, expected)
+
+    def ensure_collection(
+        self,
+        collection_name: str,
+        spec: CollectionSpec,
+        *,
+        dense_size: int | None = None,
+        check_size: bool = True,
+    ) -> CollectionLayout:
+        """Sync twin of :meth:`aensure_collection`."""
+        return run_sync(self.aensure_collection(
+            collection_name, spec, dense_size=dense_size, check_size=check_size
+        ))
+
+    async def _load_or_create(
+        self, collection_name: str, spec: CollectionSpec, dense_size: int | None
+    ) -> _Schema:
+        try:
+            info = await self._call("get_collection", collection_name=collection_name)
+        except CollectionNotFoundError:
+            info = None
+        if info is not None:
+            return _Schema.from_info(info)
+        if spec.dense and dense_size is None:
+            raise CollectionNotFoundError(collection_name)
+        await self._create(collection_name, spec, dense_size)
+        return _Schema.from_spec(spec, dense_size)
+
+    async def _create(
+        self, collection_name: str, spec: CollectionSpec, dense_size: int | None
+    ) -> None:
+        vectors: dict[str, models.VectorParams] = {}
+        if spec.dense:
+            assert dense_size is not None
+            vectors[spec.vector_name or DEFAULT_DENSE_NAME] = models.VectorParams(
+                size=dense_size,
+                distance=spec.distance or models.Distance.COSINE,
+                on_disk=spec.on_disk,
+                hnsw_config=spec.hnsw_config,
+                quantization_config=spec.quantization_config,
+            )
+        sparse: dict[str, models.SparseVectorParams] | None = None
+        if spec.sparse:
+            sparse = {
+                spec.sparse_vector_name or DEFAULT_SPARSE_NAME: models.SparseVectorParams(
+                    index=models.SparseIndexParams(on_disk=spec.on_disk),
+                    modifier=models.Modifier.IDF if spec.sparse_idf else None,
+                )
+            }
+        options = {
+            "on_disk_payload": spec.on_disk_payload,
+            "shard_number": spec.shard_number,
+            "replication_factor": spec.replication_factor,
+            "write_consistency_factor": spec.write_consistency_factor,
+            **dict(spec.extra_create_options),
+        }
+        logger.debug("creating collection %s", collection_name)
+        try:
+            await self._call(
+                "create_collection",
+                collection_name=collection_name,
+                vectors_config=vectors,
+                sparse_vectors_config=sparse,
+                **{k: v for k, v in options.items() if v is not None},
+            )
+        except (QdrantRequestError, ValueError) as error:
+            # Another process may have created it between our check and our create.
+            if "already exists" not in str(error) and "already exists" not in repr(
+                error.__cause__
+            ):
+                raise
+        for field_name, schema in spec.payload_indexes.items():
+            await self._call(
+                "create_payload_index",
+                collection_name=collection_name,
+                field_name=field_name,
+                field_schema=schema,
+            )
+
+    def _forget(self, collection_name: str) -> None:
+        with self._lock:
+            self._schemas.pop(collection_name, None)
+
+    # ------------------------------------------------------------------ writes
+
+    async def aupsert(
+        self,
+        collection_name: str,
+        points: Iterable[PointInput] | AsyncIterable[Sequence[PointInput]],
+        spec: CollectionSpec | None = None,
+        *,
+        options: IngestOptions | None = None,
+    ) -> list[str]:
+        """Upsert points; return their external ids in input order (after de-duplication).
+
+        ``points`` is either an iterable of points or an async iterable of batches of points. The
+        async form lets a caller embed batch *n + 1* while batch *n* is being written. The
+        collection is created on the first batch (its dense size taken from the first vector).
+        Every point of a batch is validated before the batch is sent; ids are fixed before the
+        first attempt, so retries never duplicate. When a failure survives its retries,
+        :class:`IngestError` lists every id not written.
+        """
+        self._check_open()
+        spec = spec or CollectionSpec()
+        options = options or self.ingest_options
+        if isinstance(points, AsyncIterable):
+            source: AsyncIterable[Sequence[PointInput]] = points
+        else:
+            source = _single_batch(list(points))
+        return await self._ingest(collection_name, source, spec, options)
+
+    def upsert(
+        self,
+        collection_name: str,
+        points: Iterable[PointInput] | AsyncIterable[Sequence[PointInput]],
+        spec: CollectionSpec | None = None,
+        *,
+        options: IngestOptions | None = None,
+    ) -> list[str]:
+        """Sync twin of :meth:`aupsert`."""
+        return run_sync(self.aupsert(collection_name, points, spec, options=options))
+
+    async def _ingest(
+        self,
+        collection_name: str,
+        source: AsyncIterable[Sequence[PointInput]],
+        spec: CollectionSpec,
+        options: IngestOptions,
+    ) -> list[str]:
+        written_ids: list[str] = []
+        slots = asyncio.Semaphore(options.max_concurrent_upserts)
+        tasks: list[asyncio.Task[None]] = []
+        in_flight: dict[asyncio.Task[None], list[str]] = {}
+        not_sent: list[str] = []
+        source_error: BaseException | None = None
+
+        async def send(batch: list[PreparedPoint]) -> None:
+            try:
+                await self._call(
+                    "upsert",
+                    collection_name=collection_name,
+                    points=[p.struct for p in batch],
+                    wait=True,
+                )
+            finally:
+                slots.release()
+
+        layout: CollectionLayout | None = None
+        try:
+            async for raw_batch in source:
+                unique = dedupe_last_wins(list(raw_batch))
+                if not unique:
+                    continue
+                if layout is None:
+                    first = unique[0]
+                    size = len(first.dense) if first.dense is not None else None
+                    layout = await self.aensure_collection(
+                        collection_name, spec, dense_size=size, check_size=False
+                    )
+                prepared = [prepare_point(p, layout) for p in unique]
+                for request in batches(
+                    prepared,
+                    max_points=options.batch_size,
+                    max_bytes=options.max_request_bytes,
+                ):
+                    ids = [p.external_id for p in request]
+                    written_ids.extend(ids)
+                    await slots.acquire()
+                    task = asyncio.ensure_future(send(request))
+                    tasks.append(task)
+                    in_flight[task] = ids
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        except InvalidInputError as error:
+            if not tasks:
+                raise
+            source_error = error
+        except Exception as error:  # an embedding failure mid-way: report what was not written
+            if not tasks:
+                raise
+            source_error = error
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        failures = [
+            (task, result) for task, result in zip(tasks, results, strict=True)
+            if isinstance(result, BaseException)
+        ]
+        if failures or source_error is not None:
+            missing = [i for task, _ in failures for i in in_flight[task]]
+            missing.extend(not_sent)
+            cause = source_error if source_error is not None else failures[0][1]
+            if source_error is not None:
+                # The rest of the input was never read: the caller's own ids are not known here.
+                message = f"ingest stopped: {type(source_error).__name__}: {source_error}"
+            else:
+                message = f"{len(failures)} upsert request(s) failed: {cause}"
+            raise IngestError(message, missing) from cause
+        return written_ids
+
+    async def adelete(
+        self,
+        collection_name: str,
+        *,
+        ids: Sequence[str | int] | None = None,
+        filter: models.Filter | None = None,
+    ) -> None:
+        """Delete points by ids, by filter, or both (their intersection).
+
+        With neither, raises :class:`InvalidInputError` instead of emptying the collection. An
+        empty ``ids`` list deletes nothing.
+        """
+        if ids is None and filter is None:
+            raise InvalidInputError(
+                "delete needs ids or a filter; to remove everything, delete the collection"
+            )
+        if ids is not None and len(ids) == 0:
+            return
+        selector = combine_filters(
+            ids_filter(_point_ids(ids)) if ids is not None else None, filter
+        )
+        assert selector is not None
+        try:
+            await self._call(
+                "delete",
+                collection_name=collection_name,
+                points_selector=models.FilterSelector(filter=selector),
+                wait=True,
+            )
+        except CollectionNotFoundError:
+            return
+
+    def delete(
+        self,
+        collection_name: str,
+        *,
+        ids: Sequence[str | int] | None = None,
+        filter: models.Filter | None = None,
+    ) -> None:
+        """Sync twin of :meth:`adelete`."""
+        run_sync(self.adelete(collection_name, ids=ids, filter=filter))
+
+    # ------------------------------------------------------------------ reads
+
+    async def aquery(
+        self, collection_name: str, request: SearchRequest, spec: CollectionSpec | None = None
+    ) -> list[Hit]:
+        """Run one search (dense, sparse, hybrid or MMR) in one request."""
+        layout = await self.aensure_collection(collection_name, spec or _spec_for(request))
+        kwargs = build_query(request, layout)
+        response = await self._call(
+            "query_points",
+            collection_name=collection_name,
+            query=kwargs["query"],
+            using=kwargs.get("using"),
+            prefetch=kwargs.get("prefetch"),
+            query_filter=kwargs["filter"],
+            limit=kwargs["limit"],
+            offset=kwargs["offset"],
+            with_payload=kwargs["with_payload"],
+            with_vectors=kwargs["with_vector"],
+            score_threshold=kwargs["score_threshold"],
+        )
+        return [hit_from_point(p) for p in response.points]
+
+    def query(
+        self, collection_name: str, request: SearchRequest, spec: CollectionSpec | None = None
+    ) -> list[Hit]:
+        """Sync twin of :meth:`aquery`."""
+        return run_sync(self.aquery(collection_name, request, spec))
+
+    async def aquery_batch(
+        self,
+        collection_name: str,
+        requests: Sequence[SearchRequest],
+        spec: CollectionSpec | None = None,
+    ) -> list[list[Hit]]:
+        """Run several searches in one request (Qdrant's batch query)."""
+        if not requests:
+            return []
+        layout = await self.aensure_collection(collection_name, spec or _spec_for(requests[0]))
+        bodies = [models.QueryRequest(**build_query(r, layout)) for r in requests]
+        responses = await self._call(
+            "query_batch_points", collection_name=collection_name, requests=bodies
+        )
+        return [[hit_from_point(p) for p in r.points] for r in responses]
+
+    def query_batch(
+        self,
+        collection_name: str,
+        requests: Sequence[SearchRequest],
+        spec: CollectionSpec | None = None,
+    ) -> list[list[Hit]]:
+        """Sync twin of :meth:`aquery_batch`."""
+        return run_sync(self.aquery_batch(collection_name, requests, spec))
+
+    async def aretrieve(
+        self, collection_name: str, ids: Sequence[str | int], *, with_vectors: bool = False
+    ) -> list[Hit]:
+        """Points by external id, in the order asked, skipping ids that are not stored."""
+        if not ids:
+            return []
+        point_ids = _point_ids(ids)
+        try:
+            records = await self._call(
+                "retrieve",
+                collection_name=collection_name,
+                ids=point_ids,
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+        except CollectionNotFoundError:
+            return []
+        by_id = {_key(r.id): hit_from_point(r) for r in records}
+        ordered: list[Hit] = []
+        seen: set[str] = set()
+        for pid in point_ids:
+            key = _key(pid)
+            if key in by_id and key not in seen:
+                seen.add(key)
+                ordered.append(by_id[key])
+        return ordered
+
+    def retrieve(
+        self, collection_name: str, ids: Sequence[str | int], *, with_vectors: bool = False
+    ) -> list[Hit]:
+        """Sync twin of :meth:`aretrieve`."""
+        return run_sync(self.aretrieve(collection_name, ids, with_vectors=with_vectors))
+
+    async def ascroll(
+        self,
+        collection_name: str,
+        *,
+        filter: models.Filter | None = None,
+        limit: int = 256,
+        offset: PointId | None = None,
+        with_vectors: bool = False,
+    ) -> tuple[list[Hit], PointId | None]:
+        """One page of points matching ``filter`` and the offset of the next page (or None)."""
+        try:
+            records, next_offset = await self._call(
+                "scroll",
+                collection_name=collection_name,
+                scroll_filter=filter,
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+        except CollectionNotFoundError:
+            return [], None
+        return [hit_from_point(r) for r in records], next_offset
+
+    def scroll(
+        self,
+        collection_name: str,
+        *,
+        filter: models.Filter | None = None,
+        limit: int = 256,
+        offset: PointId | None = None,
+        with_vectors: bool = False,
+    ) -> tuple[list[Hit], PointId | None]:
+        """Sync twin of :meth:`ascroll`."""
+        return run_sync(self.ascroll(
+            collection_name, filter=filter, limit=limit, offset=offset, with_vectors=with_vectors
+        ))
+
+    async def ascroll_all(
+        self,
+        collection_name: str,
+        *,
+        filter: models.Filter | None = None,
+        page_size: int = 1024,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """Every point matching ``filter``, following pagination to the end (no silent cap)."""
+        hits: list[Hit] = []
+        offset: PointId | None = None
+        while True:
+            page, offset = await self.ascroll(
+                collection_name, filter=filter, limit=page_size, offset=offset,
+                with_vectors=with_vectors,
+            )
+            hits.extend(page)
+            if offset is None:
+                return hits
+
+    def scroll_all(
+        self,
+        collection_name: str,
+        *,
+        filter: models.Filter | None = None,
+        page_size: int = 1024,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """Sync twin of :meth:`ascroll_all`."""
+        return run_sync(self.ascroll_all(
+            collection_name, filter=filter, page_size=page_size, with_vectors=with_vectors
+        ))
+
+    async def acount(
+        self, collection_name: str, *, filter: models.Filter | None = None, exact: bool = True
+    ) -> int:
+        """How many points match ``filter`` (0 if the collection does not exist)."""
+        try:
+            result = await self._call(
+                "count", collection_name=collection_name, count_filter=filter, exact=exact
+            )
+        except CollectionNotFoundError:
+            return 0
+        return int(result.count)
+
+    def count(
+        self, collection_name: str, *, filter: models.Filter | None = None, exact: bool = True
+    ) -> int:
+        """Sync twin of :meth:`acount`."""
+        return run_sync(self.acount(collection_name, filter=filter, exact=exact))
+
+
+_shared_engines: weakref.WeakKeyDictionary[object, QdrantEngine] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def engine_for(client: QdrantEngine | AsyncQdrantClient | QdrantClient) -> QdrantEngine:
+    """The engine for ``client``: itself if it is one, else one engine shared per client object.
+
+    Stores built on the same client share one engine, so an embedded client is still used from a
+    single storage thread however many stores wrap it.
+    """
+    if isinstance(client, QdrantEngine):
+        return client
+    if not isinstance(client, (AsyncQdrantClient, QdrantClient)):
+        raise UnsupportedClientError(
+            "expected a QdrantEngine, an AsyncQdrantClient or a QdrantClient, got "
+            f"{type(client).__module__}.{type(client).__qualname__}"
+        )
+    with _shared_lock:
+        engine = _shared_engines.get(client)
+        if engine is None or engine.closed:
+            engine = QdrantEngine.from_client(client)
+            _shared_engines[client] = engine
+        return engine
+
+
+def _spec_for(request: SearchRequest) -> CollectionSpec:
+    """The least a search needs of its collection, when the caller gave no spec."""
+    return CollectionSpec(dense=request.dense is not None, sparse=request.sparse is not None)
+
+
+async def _single_batch(points: list[PointInput]) -> AsyncIterable[Sequence[PointInput]]:
+    if points:
+        yield points
+
+
+def _point_ids(ids: Sequence[str | int]) -> list[PointId]:
+    try:
+        return [point_id_for(i) for i in ids]
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"invalid id: {error}") from error
+
+
+def _key(point_id: Any) -> str:
+    return str(point_id)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, UnexpectedResponse):
+        content = error.content.decode("utf-8", "replace")[:500] if error.content else ""
+        return f"HTTP {error.status_code} {error.reason_phrase} {content}".strip()
+    return f"{type(error).__name__}: {error}"
+
+
+def _pick(
+    names: Iterable[str], wanted: str | None, default: str, kind: str, collection: str
+) -> str | None:
+    available = sorted(names)
+    if wanted is not None:
+        if wanted not in available:
+            shown = ["(unnamed)" if n == UNNAMED_VECTOR else n for n in available]
+            raise CollectionMismatchError(collection, f"{kind} vector name", wanted, shown)
+        return wanted
+    if default in available:
+        return default
+    if len(available) == 1:
+        return available[0]
+    if not available:
+        return None
+    raise CollectionMismatchError(
+        collection, f"{kind} vector name (several exist; name one)", default, available
+    )
+
+
+@dataclass(frozen=True)
+class _Schema:
+    """The vectors a collection has: dense name -> (size, distance), and sparse names."""
+
+    dense: Mapping[str, tuple[int, models.Distance]]
+    sparse: frozenset[str]
+
+    @classmethod
+    def from_info(cls, info: Any) -> _Schema:
+        params = info.config.params
+        vectors = params.vectors
+        dense: dict[str, tuple[int, models.Distance]] = {}
+        if isinstance(vectors, models.VectorParams):
+            dense[UNNAMED_VECTOR] = (vectors.size, vectors.distance)
+        elif vectors:
+            dense = {k: (v.size, v.distance) for k, v in vectors.items()}
+        return cls(dense, frozenset((params.sparse_vectors or {}).keys()))
+
+    @classmethod
+    def from_spec(cls, spec: CollectionSpec, dense_size: int | None) -> _Schema:
+        dense: dict[str, tuple[int, models.Distance]] = {}
+        if spec.dense:
+            assert dense_size is not None
+            name = spec.vector_name or DEFAULT_DENSE_NAME
+            dense[name] = (dense_size, spec.distance or models.Distance.COSINE)
+        sparse = frozenset({spec.sparse_vector_name or DEFAULT_SPARSE_NAME} if spec.sparse else ())
+        return cls(dense, sparse)
+
+    def resolve(
+        self, name: str, spec: CollectionSpec, dense_size: int | None
+    ) -> CollectionLayout:
+        """Check ``spec`` against this schema and name the vectors to use (pure, cheap)."""
+        dense_name: str | None = None
+        size: int | None = None
+        distance: models.Distance | None = None
+        if spec.dense or spec.vector_name is not None:
+            dense_name = _pick(self.dense, spec.vector_name, DEFAULT_DENSE_NAME, "dense", name)
+            if dense_name is None:
+                raise CollectionMismatchError(name, "dense vector", "a dense vector", "none")
+            size, distance = self.dense[dense_name]
+            if dense_size is not None and size != dense_size:
+                raise CollectionMismatchError(name, "dense vector size", dense_size, size)
+            if spec.distance is not None and distance != spec.distance:
+                raise CollectionMismatchError(name, "distance", spec.distance, distance)
+        sparse_name: str | None = None
+        if spec.sparse or spec.sparse_vector_name is not None:
+            sparse_name = _pick(
+                self.sparse, spec.sparse_vector_name, DEFAULT_SPARSE_NAME, "sparse", name
+            )
+            if sparse_name is None:
+                raise CollectionMismatchError(name, "sparse vector", "a sparse vector", "none")
+        return CollectionLayout(name, dense_name, size, distance, sparse_name)

@@ -1,0 +1,59 @@
+"""Point ids: any string id works.
+
+Qdrant accepts only unsigned integers and UUIDs as point ids. Ids already in one of those forms
+(canonical spelling) are used as they are; every other string maps to a deterministic UUIDv5, and
+the original string is kept in the payload so that it round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+__all__ = ["ID_NAMESPACE", "PointId", "new_id", "point_id_for", "needs_original_id"]
+
+PointId = int | str
+
+# Fixed namespace: the same string id maps to the same point id in every process and version,
+# so re-adding an id overwrites instead of duplicating, and a retry can never create a twin.
+ID_NAMESPACE = uuid.UUID("6f1a4a8e-3c1b-5d39-9b0e-2a7c51f0d6a4")
+
+_MAX_U64 = 2**64 - 1
+
+
+def _canonical_point_id(external_id: str) -> PointId | None:
+    if external_id.isdigit() and external_id.isascii():
+        number = int(external_id)
+        if str(number) == external_id and number <= _MAX_U64:
+            return number
+        return None
+    try:
+        parsed = uuid.UUID(external_id)
+    except ValueError:
+        return None
+    return external_id if str(parsed) == external_id else None
+
+
+def point_id_for(external_id: str | int) -> PointId:
+    """The Qdrant point id that stores ``external_id``."""
+    if isinstance(external_id, bool):
+        raise TypeError("a point id cannot be a bool")
+    if isinstance(external_id, int):
+        if 0 <= external_id <= _MAX_U64:
+            return external_id
+        raise ValueError(f"integer ids must be within 0..2**64-1, got {external_id}")
+    if not isinstance(external_id, str):
+        raise TypeError(f"ids must be str or int, got {type(external_id).__name__}")
+    canonical = _canonical_point_id(external_id)
+    if canonical is not None:
+        return canonical
+    return str(uuid.uuid5(ID_NAMESPACE, external_id))
+
+
+def needs_original_id(external_id: str | int) -> bool:
+    """Whether the payload must keep ``external_id`` because the point id spells it otherwise."""
+    return isinstance(external_id, str) and _canonical_point_id(external_id) is None
+
+
+def new_id() -> str:
+    """A fresh random id, for items added without one."""
+    return str(uuid.uuid4())

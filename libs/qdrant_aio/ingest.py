@@ -1,0 +1,136 @@
+"""I/O-free half of upserts: validate points, fix their ids, cut them into bounded requests."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qdrant_client import models
+
+from .config import CollectionLayout
+from .errors import DimensionMismatchError, InvalidInputError
+from .ids import PointId, needs_original_id, point_id_for
+from .query import ORIGINAL_ID_KEY
+
+__all__ = ["PointInput", "PreparedPoint", "prepare_point", "dedupe_last_wins", "batches"]
+
+# JSON spelling of one float32 in a REST body is at most ~16 bytes; the margin covers gRPC too.
+_BYTES_PER_FLOAT = 16
+_BYTES_PER_POINT = 128
+
+
+@dataclass(frozen=True)
+class PointInput:
+    """A point to upsert, before its id is mapped: an external id, a payload, its vectors."""
+
+    id: str | int
+    payload: Mapping[str, Any]
+    dense: Sequence[float] | None = None
+    sparse: models.SparseVector | None = None
+
+
+@dataclass(frozen=True)
+class PreparedPoint:
+    external_id: str
+    struct: models.PointStruct
+    size: int = field(compare=False)
+
+
+def _check_dense(vector: Sequence[float], expected: int | None, external_id: str) -> list[float]:
+    values = [float(x) for x in vector]
+    if expected is not None and len(values) != expected:
+        raise DimensionMismatchError(expected, len(values), where=f"id {external_id!r}")
+    if not all(math.isfinite(x) for x in values):
+        raise InvalidInputError(f"vector of id {external_id!r} contains NaN or infinity")
+    return values
+
+
+def _check_sparse(vector: models.SparseVector, external_id: str) -> models.SparseVector:
+    if len(vector.indices) != len(vector.values):
+        raise InvalidInputError(
+            f"sparse vector of id {external_id!r}: indices and values differ in length"
+        )
+    if not all(math.isfinite(float(x)) for x in vector.values):
+        raise InvalidInputError(f"sparse vector of id {external_id!r} contains NaN or infinity")
+    return vector
+
+
+def prepare_point(point: PointInput, layout: CollectionLayout) -> PreparedPoint:
+    """Validate one point against the collection and build its request body.
+
+    Raises a typed error for a wrong dimension, non-finite values, a missing vector, or a payload
+    that JSON cannot carry, so nothing of a bad batch is ever sent.
+    """
+    external_id = point.id if isinstance(point.id, str) else str(point.id)
+    try:
+        pid: PointId = point_id_for(point.id)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"invalid id {point.id!r}: {error}") from error
+    payload = dict(point.payload)
+    if needs_original_id(point.id):
+        payload[ORIGINAL_ID_KEY] = point.id
+    try:
+        payload_bytes = len(json.dumps(payload, allow_nan=False, ensure_ascii=False))
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(
+            f"payload of id {external_id!r} cannot be stored as JSON: {error}"
+        ) from error
+    vectors: dict[str, Any] = {}
+    floats = 0
+    if layout.dense_name is not None:
+        if point.dense is None:
+            raise InvalidInputError(f"id {external_id!r} has no dense vector")
+        vectors[layout.dense_name] = _check_dense(point.dense, layout.dense_size, external_id)
+        floats += len(vectors[layout.dense_name])
+    if layout.sparse_name is not None:
+        if point.sparse is None:
+            raise InvalidInputError(f"id {external_id!r} has no sparse vector")
+        vectors[layout.sparse_name] = _check_sparse(point.sparse, external_id)
+        floats += 2 * len(point.sparse.indices)
+    vector: Any = vectors
+    if layout.unnamed and len(vectors) == 1:
+        vector = vectors[layout.dense_name or ""]
+    struct = models.PointStruct(id=pid, vector=vector, payload=payload)
+    size = _BYTES_PER_POINT + payload_bytes + floats * _BYTES_PER_FLOAT
+    return PreparedPoint(external_id, struct, size)
+
+
+def dedupe_last_wins(points: Sequence[PointInput]) -> list[PointInput]:
+    """Duplicate ids in one call: the last occurrence wins, as if upserted one after another.
+
+    Keeping only one makes the outcome independent of which concurrent batch lands first.
+    """
+    last: dict[PointId, int] = {}
+    for index, point in enumerate(points):
+        try:
+            last[point_id_for(point.id)] = index
+        except (TypeError, ValueError) as error:
+            raise InvalidInputError(f"invalid id {point.id!r}: {error}") from error
+    if len(last) == len(points):
+        return list(points)
+    keep = set(last.values())
+    return [p for i, p in enumerate(points) if i in keep]
+
+
+def batches(
+    points: Iterable[PreparedPoint], *, max_points: int, max_bytes: int
+) -> Iterator[list[PreparedPoint]]:
+    """Cut points into requests of at most ``max_points`` points and ``max_bytes`` bytes."""
+    current: list[PreparedPoint] = []
+    size = 0
+    for point in points:
+        if point.size > max_bytes:
+            raise InvalidInputError(
+                f"point {point.external_id!r} needs about {point.size} bytes, more than the "
+                f"request limit of {max_bytes} bytes"
+            )
+        if current and (len(current) >= max_points or size + point.size > max_bytes):
+            yield current
+            current, size = [], 0
+        current.append(point)
+        size += point.size
+    if current:
+        yield current

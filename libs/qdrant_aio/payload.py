@@ -1,0 +1,124 @@
+"""One payload layout for both frameworks, and readers for the layouts of the public packages.
+
+A point written by qdrant-aio carries::
+
+    {
+      "page_content": "the text",              # content_key (LangChain's default name)
+      "metadata": {...},                        # metadata_key: exactly the user's metadata
+      "ref_doc_id": "source document id",      # only when there is one (LlamaIndex ref_doc_id)
+      "llama_node": {...},                      # only for LlamaIndex nodes: what rebuilds the node
+      "external_id": "original id"             # only when the id is not a UUID / unsigned int
+    }
+
+The text is stored once. ``langchain-qdrant`` writes the same ``page_content``/``metadata`` pair,
+so its collections read as they are. ``llama-index-vector-stores-qdrant`` writes the metadata at
+the top level next to ``_node_content`` (the node as JSON), ``_node_type``, ``doc_id``,
+``document_id`` and ``ref_doc_id``; :func:`read_payload` understands that too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "PayloadLayout",
+    "StoredContent",
+    "build_payload",
+    "read_payload",
+    "is_llama_index_legacy",
+    "LLAMA_LEGACY_KEYS",
+]
+
+# Top-level keys of llama-index-vector-stores-qdrant that are bookkeeping, not user metadata.
+LLAMA_LEGACY_KEYS = frozenset(
+    {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"}
+)
+
+
+@dataclass(frozen=True)
+class PayloadLayout:
+    """Payload key names. The defaults are LangChain's, so langchain-qdrant data reads as is."""
+
+    content_key: str = "page_content"
+    metadata_key: str = "metadata"
+    ref_doc_id_key: str = "ref_doc_id"
+    node_key: str = "llama_node"
+
+    def __post_init__(self) -> None:
+        keys = [self.content_key, self.metadata_key, self.ref_doc_id_key, self.node_key]
+        if any(not isinstance(k, str) or not k for k in keys):
+            raise ConfigurationError("payload keys must be non-empty strings")
+        if len(set(keys)) != len(keys):
+            raise ConfigurationError(f"payload keys must differ from each other: {keys}")
+
+
+@dataclass(frozen=True)
+class StoredContent:
+    """What a payload holds, whichever layout wrote it."""
+
+    text: str
+    metadata: dict[str, Any]
+    ref_doc_id: str | None = None
+    node: dict[str, Any] | None = None
+    legacy_llama_node: dict[str, Any] | None = None  # parsed ``_node_content``
+
+
+def build_payload(
+    text: str,
+    metadata: Mapping[str, Any] | None,
+    layout: PayloadLayout,
+    *,
+    ref_doc_id: str | None = None,
+    node: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The payload of one point (copies the metadata: the caller's dict is never mutated)."""
+    payload: dict[str, Any] = {
+        layout.content_key: text,
+        layout.metadata_key: dict(metadata or {}),
+    }
+    if ref_doc_id is not None:
+        payload[layout.ref_doc_id_key] = ref_doc_id
+    if node:
+        payload[layout.node_key] = dict(node)
+    return payload
+
+
+def is_llama_index_legacy(payload: Mapping[str, Any]) -> bool:
+    """Whether ``payload`` was written by llama-index-vector-stores-qdrant."""
+    return "_node_content" in payload
+
+
+def read_payload(payload: Mapping[str, Any], layout: PayloadLayout) -> StoredContent:
+    """Text, metadata and LlamaIndex extras of a payload in any of the known layouts."""
+    if is_llama_index_legacy(payload) and layout.metadata_key not in payload:
+        try:
+            node = json.loads(payload["_node_content"])
+        except (TypeError, ValueError):
+            node = {}
+        node = node if isinstance(node, dict) else {}
+        text = node.get("text", "")
+        metadata = {k: v for k, v in payload.items() if k not in LLAMA_LEGACY_KEYS}
+        ref = payload.get("ref_doc_id") or payload.get("doc_id")
+        if ref == "None":  # that package writes the string "None" for nodes without a source
+            ref = None
+        return StoredContent(
+            text=text if isinstance(text, str) else "",
+            metadata=metadata,
+            ref_doc_id=ref if isinstance(ref, str) else None,
+            legacy_llama_node=node,
+        )
+    text = payload.get(layout.content_key)
+    stored_metadata = payload.get(layout.metadata_key)
+    ref = payload.get(layout.ref_doc_id_key)
+    extras = payload.get(layout.node_key)
+    return StoredContent(
+        text=text if isinstance(text, str) else ("" if text is None else str(text)),
+        metadata=dict(stored_metadata) if isinstance(stored_metadata, Mapping) else {},
+        ref_doc_id=ref if isinstance(ref, str) else None,
+        node=dict(extras) if isinstance(extras, Mapping) else None,
+    )

@@ -1,0 +1,170 @@
+"""I/O-free mapping of a vector-store search onto one Qdrant Query API request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from qdrant_client import models
+
+from .config import CollectionLayout
+from .errors import ConfigurationError, InvalidInputError
+from .ids import PointId
+
+__all__ = ["SearchRequest", "Hit", "build_query", "hit_from_point", "ORIGINAL_ID_KEY"]
+
+# Payload key that keeps a string id whose point id is its UUIDv5 (see ids.py).
+ORIGINAL_ID_KEY = "external_id"
+
+Fusion = Literal["rrf", "dbsf"]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search. Dense only, sparse only, or both (hybrid, fused server-side).
+
+    ``mmr_lambda`` turns a single-vector search into Qdrant's native MMR, with LangChain's meaning:
+    1 is pure relevance, 0 is most diverse (Qdrant's ``diversity`` is ``1 - mmr_lambda``), over
+    ``mmr_candidates`` nearest candidates. ``prefetch_limit`` is the depth of each hybrid branch.
+    """
+
+    dense: Sequence[float] | None = None
+    sparse: models.SparseVector | None = None
+    limit: int = 4
+    offset: int = 0
+    filter: models.Filter | None = None
+    score_threshold: float | None = None
+    fusion: Fusion = "rrf"
+    rrf_k: int | None = None
+    prefetch_limit: int | None = None
+    dense_filter: models.Filter | None = None
+    sparse_filter: models.Filter | None = None
+    mmr_lambda: float | None = None
+    mmr_candidates: int | None = None
+    with_vectors: bool = False
+    with_payload: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dense is None and self.sparse is None:
+            raise InvalidInputError("a search needs a dense vector, a sparse vector or both")
+        if self.limit < 1 or self.offset < 0:
+            raise InvalidInputError("limit must be >= 1 and offset >= 0")
+        if self.fusion not in ("rrf", "dbsf"):
+            raise InvalidInputError(f"fusion must be 'rrf' or 'dbsf', got {self.fusion!r}")
+        if self.mmr_lambda is not None:
+            if not 0.0 <= self.mmr_lambda <= 1.0:
+                raise InvalidInputError(f"lambda_mult must be within [0, 1], got {self.mmr_lambda}")
+            if self.dense is not None and self.sparse is not None:
+                raise InvalidInputError("MMR runs on one vector: give dense or sparse, not both")
+        if self.prefetch_limit is not None and self.prefetch_limit < 1:
+            raise InvalidInputError("prefetch_limit must be >= 1")
+
+    @property
+    def hybrid(self) -> bool:
+        return self.dense is not None and self.sparse is not None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A point as the stores see it: its original id, score (None for plain reads) and payload."""
+
+    id: str
+    point_id: PointId
+    score: float | None
+    payload: dict[str, Any]
+    vector: Any = None
+
+
+def _dense_name(layout: CollectionLayout) -> str | None:
+    if layout.dense_name is None:
+        raise ConfigurationError(f"collection {layout.name!r} has no dense vector")
+    return layout.dense_name or None  # the unnamed vector is addressed with using=None
+
+
+def _sparse_name(layout: CollectionLayout) -> str:
+    if layout.sparse_name is None:
+        raise ConfigurationError(f"collection {layout.name!r} has no sparse vector")
+    return layout.sparse_name
+
+
+def build_query(request: SearchRequest, layout: CollectionLayout) -> dict[str, Any]:
+    """Keyword arguments of ``query_points`` (and fields of ``QueryRequest``) for ``request``."""
+    common: dict[str, Any] = {
+        "limit": request.limit,
+        "offset": request.offset or None,
+        "with_payload": request.with_payload,
+        "with_vector": request.with_vectors,
+        "filter": request.filter,
+        "score_threshold": request.score_threshold,
+    }
+    if request.hybrid:
+        assert request.dense is not None and request.sparse is not None
+        depth = request.prefetch_limit or max(4 * (request.limit + request.offset), 20)
+        fusion: models.FusionQuery | models.RrfQuery
+        if request.fusion == "dbsf":
+            fusion = models.FusionQuery(fusion=models.Fusion.DBSF)
+        elif request.rrf_k is not None:
+            fusion = models.RrfQuery(rrf=models.Rrf(k=request.rrf_k))
+        else:
+            fusion = models.FusionQuery(fusion=models.Fusion.RRF)
+        # Filters go into every branch: filtering only the fused result would let filtered-out
+        # points take the branch slots and starve the result.
+        dense_filter = _and(request.filter, request.dense_filter)
+        sparse_filter = _and(request.filter, request.sparse_filter)
+        return {
+            **common,
+            "prefetch": [
+                models.Prefetch(
+                    query=list(request.dense),
+                    using=_dense_name(layout),
+                    filter=dense_filter,
+                    limit=depth,
+                ),
+                models.Prefetch(
+                    query=request.sparse,
+                    using=_sparse_name(layout),
+                    filter=sparse_filter,
+                    limit=depth,
+                ),
+            ],
+            "query": fusion,
+        }
+    if request.dense is not None:
+        vector: list[float] | models.SparseVector = list(request.dense)
+        using = _dense_name(layout)
+    else:
+        assert request.sparse is not None
+        vector = request.sparse
+        using = _sparse_name(layout)
+    query: Any = vector
+    if request.mmr_lambda is not None:
+        candidates = max(request.mmr_candidates or 20, request.limit + request.offset)
+        query = models.NearestQuery(
+            nearest=vector,
+            mmr=models.Mmr(diversity=1.0 - request.mmr_lambda, candidates_limit=candidates),
+        )
+    return {**common, "query": query, "using": using}
+
+
+def _and(*filters: models.Filter | None) -> models.Filter | None:
+    present = [f for f in filters if f is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    return models.Filter(must=list(present))
+
+
+def hit_from_point(point: models.ScoredPoint | models.Record) -> Hit:
+    payload = dict(point.payload or {})
+    original = payload.pop(ORIGINAL_ID_KEY, None)
+    external = original if isinstance(original, str) else str(point.id)
+    score = getattr(point, "score", None)
+    return Hit(
+        id=external,
+        point_id=point.id if isinstance(point.id, (int, str)) else str(point.id),
+        score=float(score) if score is not None else None,
+        payload=payload,
+        vector=point.vector,
+    )

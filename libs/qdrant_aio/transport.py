@@ -1,0 +1,201 @@
+"""How a call reaches qdrant-client: embedded storage thread, or one async client per event loop.
+
+Two transports, one interface (``await transport.call("query_points", **kwargs)``):
+
+* :class:`EmbeddedTransport` (in memory or a local folder) keeps exactly one storage instance and
+  runs every call on its own storage thread. Sync and async callers therefore share data, the
+  caller's event loop never runs the in-process search, and calls are serialised, which is what
+  qdrant-client's local mode needs (it is not thread-safe).
+* :class:`RemoteTransport` (server, Cloud, cluster) gives each event loop its own
+  ``AsyncQdrantClient``, made from the same connection options, because the HTTP and gRPC
+  connections of an async client belong to the loop that opened them. Async callers are served on
+  their own loop with no thread hop; sync callers are served on the bridge loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import warnings
+import weakref
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from qdrant_client import AsyncQdrantClient, QdrantClient
+
+from ._logging import logger
+from .bridge import LoopThread
+from .errors import EngineClosedError, StorageLockedError
+
+__all__ = ["Transport", "EmbeddedTransport", "RemoteTransport", "is_embedded_client"]
+
+
+class Transport(Protocol):
+    embedded: bool
+
+    async def call(self, method: str, /, **kwargs: Any) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+def is_embedded_client(client: QdrantClient | AsyncQdrantClient) -> bool:
+    """Whether ``client`` runs qdrant-client's local mode (in memory or a folder)."""
+    inner = getattr(client, "_client", None)
+    return type(inner).__name__ in {"QdrantLocal", "AsyncQdrantLocal"}
+
+
+class EmbeddedTransport:
+    """One local-mode client, used only from one storage thread."""
+
+    embedded = True
+
+    def __init__(
+        self,
+        *,
+        location: str | None = None,
+        path: str | None = None,
+        client: QdrantClient | AsyncQdrantClient | None = None,
+    ) -> None:
+        self._storage = LoopThread("qdrant-aio-storage")
+        self._owns_client = client is None
+        self._where = path if path is not None else (location or ":memory:")
+        self._closed = False
+        if client is None:
+            try:
+                client = self._storage.submit(_open_local(location, path)).result()
+            except RuntimeError as error:
+                self._storage.stop()
+                if "already accessed" in str(error):
+                    raise StorageLockedError(
+                        f"the embedded storage folder {path!r} is already in use by another "
+                        "client or engine (embedded mode allows one per folder); close that one, "
+                        "share it, or use a Qdrant server"
+                    ) from error
+                raise
+            except BaseException:
+                self._storage.stop()
+                raise
+        self._client: QdrantClient | AsyncQdrantClient = client
+
+    @property
+    def storage_thread(self) -> threading.Thread:
+        return self._storage.thread
+
+    def describe(self) -> str:
+        return f"embedded({self._where})"
+
+    async def call(self, method: str, /, **kwargs: Any) -> Any:
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        return await self._storage.run_async(self._invoke(method, kwargs))
+
+    async def _invoke(self, method: str, kwargs: dict[str, Any]) -> Any:
+        with warnings.catch_warnings():
+            # Local mode warns that payload indexes do nothing there; the same code creates
+            # them on a server, so the warning would only be noise in development.
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+            result = getattr(self._client, method)(**kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Queued calls run first (the storage loop is FIFO), so acknowledged writes are kept.
+        if self._owns_client:
+            await self._storage.run_async(self._invoke("close", {}))
+        else:
+            await self._storage.run_async(_noop())
+        self._storage.stop()
+
+
+async def _noop() -> None:
+    return None
+
+
+async def _open_local(location: str | None, path: str | None) -> QdrantClient:
+    if path is not None:
+        return QdrantClient(path=path, force_disable_check_same_thread=True)
+    return QdrantClient(location=location or ":memory:")
+
+
+@dataclass
+class _LoopClient:
+    loop: weakref.ref[asyncio.AbstractEventLoop]
+    client: AsyncQdrantClient
+    owned: bool
+
+
+class RemoteTransport:
+    """One ``AsyncQdrantClient`` per event loop, all made from the same options."""
+
+    embedded = False
+
+    def __init__(
+        self, options: dict[str, Any], *, user_client: AsyncQdrantClient | None = None
+    ) -> None:
+        # `options` holds the api key: never log, repr or raise it.
+        self._options = dict(options)
+        self._user_client = user_client
+        self._clients: dict[int, _LoopClient] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def describe(self) -> str:
+        url = self._options.get("url") or self._options.get("host") or self._options.get("location")
+        return f"remote({url})"
+
+    def _client_for(self, loop: asyncio.AbstractEventLoop) -> AsyncQdrantClient:
+        with self._lock:
+            if self._closed:
+                raise EngineClosedError("the engine is closed")
+            entry = self._clients.get(id(loop))
+            if entry is not None and entry.loop() is loop:
+                return entry.client
+            self._prune_dead_loops()
+            if self._user_client is not None:
+                # The caller's own client serves the first loop that uses it; other loops get
+                # their own twin, since its connections cannot move between loops.
+                client, owned = self._user_client, False
+                self._user_client = None
+            else:
+                client, owned = AsyncQdrantClient(**self._options), True
+            self._clients[id(loop)] = _LoopClient(weakref.ref(loop), client, owned)
+            return client
+
+    def _prune_dead_loops(self) -> None:
+        for key, entry in list(self._clients.items()):
+            loop = entry.loop()
+            if loop is None or loop.is_closed():
+                # Its connections died with the loop; nothing left to close.
+                del self._clients[key]
+
+    async def call(self, method: str, /, **kwargs: Any) -> Any:
+        client = self._client_for(asyncio.get_running_loop())
+        return await getattr(client, method)(**kwargs)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            entries = list(self._clients.values())
+            self._clients.clear()
+        current = asyncio.get_running_loop()
+        for entry in entries:
+            if not entry.owned:
+                continue
+            loop = entry.loop()
+            try:
+                if loop is current:
+                    await entry.client.close()
+                elif loop is not None and loop.is_running() and not loop.is_closed():
+                    future = asyncio.run_coroutine_threadsafe(entry.client.close(), loop)
+                    await asyncio.wait_for(asyncio.wrap_future(future), timeout=5)
+            except Exception as error:  # noqa: BLE001 - closing is best effort per loop
+                logger.debug("closing a per-loop client failed: %s", type(error).__name__)

@@ -1,0 +1,385 @@
+"""QdrantEngine on the embedded store: collections, upserts, queries, reads, deletes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from conftest import RecordingClient, http_error, unit_vector
+from qdrant_client import QdrantClient, models
+
+from qdrant_aio import (
+    CollectionMismatchError,
+    CollectionNotFoundError,
+    CollectionSpec,
+    DimensionMismatchError,
+    IngestError,
+    IngestOptions,
+    InvalidInputError,
+    PointInput,
+    QdrantEngine,
+    RetryPolicy,
+    SearchRequest,
+)
+from qdrant_aio.ids import ID_NAMESPACE, point_id_for
+from qdrant_aio.sparse import Bm25Encoder
+from qdrant_aio.transport import EmbeddedTransport
+
+FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.0, max_backoff=0.0)
+
+
+def points(n: int, prefix: str = "doc", dim: int = 8) -> list[PointInput]:
+    return [
+        PointInput(
+            id=f"{prefix}-{i}",
+            payload={"page_content": f"text {i}", "metadata": {"i": i, "even": i % 2 == 0}},
+            dense=unit_vector(f"{prefix}-{i}", dim),
+        )
+        for i in range(n)
+    ]
+
+
+def recording_engine(**kwargs: Any) -> tuple[QdrantEngine, RecordingClient]:
+    client = RecordingClient(QdrantClient(":memory:"))
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client), **kwargs)  # type: ignore[arg-type]
+    return engine, client
+
+
+async def test_lazy_creation_and_round_trip(engine: QdrantEngine) -> None:
+    assert not await engine.acollection_exists("c")
+    ids = await engine.aupsert("c", points(10))
+    assert ids == [f"doc-{i}" for i in range(10)]
+    assert await engine.acollection_exists("c")
+    assert await engine.acount("c") == 10
+    hits = await engine.aquery("c", SearchRequest(dense=unit_vector("doc-3"), limit=3))
+    assert hits[0].id == "doc-3"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].payload == {"page_content": "text 3", "metadata": {"i": 3, "even": False}}
+    got = await engine.aretrieve("c", ["doc-7", "missing", "doc-1"])
+    assert [h.id for h in got] == ["doc-7", "doc-1"]
+
+
+async def test_named_vectors_for_new_collections(engine: QdrantEngine) -> None:
+    await engine.aupsert("c", points(1))
+    info = await engine._call("get_collection", collection_name="c")
+    assert set(info.config.params.vectors) == {"dense"}
+    assert info.config.params.vectors["dense"].distance == models.Distance.COSINE
+
+
+async def test_string_ids_map_to_uuid5_and_round_trip(engine: QdrantEngine) -> None:
+    canonical = str(uuid.uuid4())
+    ids = ["foo", "42", canonical, "Ünïcode id 🚀", "007", canonical.upper()]
+    inputs = [PointInput(id=i, payload={"k": i}, dense=unit_vector(i)) for i in ids]
+    await engine.aupsert("c", inputs)
+    got = await engine.aretrieve("c", ids)
+    assert [h.id for h in got] == ids
+    assert [h.payload for h in got] == [{"k": i} for i in ids]  # no bookkeeping keys leak
+    assert point_id_for("foo") == str(uuid.uuid5(ID_NAMESPACE, "foo"))
+    assert point_id_for("42") == 42
+    assert point_id_for(canonical) == canonical
+    assert point_id_for("007") != 7
+
+
+async def test_readding_an_id_overwrites(engine: QdrantEngine) -> None:
+    await engine.aupsert("c", [PointInput("x", {"v": 1}, unit_vector("a"))])
+    await engine.aupsert("c", [PointInput("x", {"v": 2}, unit_vector("b"))])
+    assert await engine.acount("c") == 1
+    assert (await engine.aretrieve("c", ["x"]))[0].payload == {"v": 2}
+
+
+async def test_duplicate_ids_in_one_call_last_wins(engine: QdrantEngine) -> None:
+    ids = await engine.aupsert(
+        "c",
+        [
+            PointInput("x", {"v": 1}, unit_vector("a")),
+            PointInput("y", {"v": 0}, unit_vector("c")),
+            PointInput("x", {"v": 2}, unit_vector("b")),
+        ],
+    )
+    assert ids == ["y", "x"]
+    assert (await engine.aretrieve("c", ["x"]))[0].payload == {"v": 2}
+
+
+async def test_empty_input_sends_nothing() -> None:
+    engine, client = recording_engine()
+    assert await engine.aupsert("c", []) == []
+    assert client.calls == []
+    assert not await engine.acollection_exists("c")
+    await engine.aclose()
+
+
+async def test_unnamed_vector_collection_is_readable_and_writable() -> None:
+    raw = QdrantClient(":memory:")
+    raw.create_collection("legacy", vectors_config=models.VectorParams(size=8, distance="Cosine"))
+    raw.upsert("legacy", [models.PointStruct(id=1, vector=unit_vector("one"), payload={"a": 1})])
+    engine = QdrantEngine.from_client(raw)
+    await engine.aupsert("legacy", [PointInput("two", {"a": 2}, unit_vector("two"))])
+    hits = await engine.aquery("legacy", SearchRequest(dense=unit_vector("two"), limit=2))
+    assert [h.id for h in hits] == ["two", "1"]
+    assert await engine.acount("legacy") == 2
+    await engine.aclose()
+    raw.close()
+
+
+async def test_existing_collection_mismatch_names_expected_and_actual(engine: QdrantEngine) -> None:
+    await engine.aupsert("c", points(1))
+    with pytest.raises(DimensionMismatchError):
+        await engine.aupsert("c", [PointInput("z", {}, [0.1] * 5)])
+    other = QdrantEngine.from_client(QdrantClient(":memory:"))
+    await other.aupsert("c", points(1))
+    with pytest.raises(CollectionMismatchError, match="distance.*Euclid.*Cosine"):
+        await other.aensure_collection(
+            "c", CollectionSpec(distance=models.Distance.EUCLID), dense_size=8
+        )
+    with pytest.raises(CollectionMismatchError, match="dense vector size.*16.*8"):
+        await other.aensure_collection("c", CollectionSpec(), dense_size=16)
+    with pytest.raises(CollectionMismatchError, match="dense vector name.*text-dense"):
+        await other.aensure_collection("c", CollectionSpec(vector_name="text-dense"))
+    with pytest.raises(CollectionMismatchError, match="sparse vector"):
+        await other.aensure_collection("c", CollectionSpec(sparse=True))
+    await other.aclose()
+
+
+async def test_validated_once_and_cached() -> None:
+    engine, client = recording_engine()
+    await engine.aupsert("c", points(3))
+    for _ in range(5):
+        await engine.aquery("c", SearchRequest(dense=unit_vector("q")))
+    assert client.count_calls("get_collection") == 1
+    assert client.count_calls("create_collection") == 1
+    await engine.aclose()
+
+
+async def test_concurrent_first_writes_create_once() -> None:
+    engine, client = recording_engine()
+    await asyncio.gather(*(engine.aupsert("c", points(5, prefix=f"w{k}")) for k in range(10)))
+    assert client.count_calls("create_collection") == 1
+    assert await engine.acount("c") == 50
+    await engine.aclose()
+
+
+async def test_pass_through_options_reach_create_collection() -> None:
+    engine, client = recording_engine()
+    spec = CollectionSpec(
+        on_disk=True,
+        hnsw_config=models.HnswConfigDiff(m=32),
+        quantization_config=models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8)
+        ),
+        shard_number=2,
+        replication_factor=2,
+        write_consistency_factor=1,
+        payload_indexes={"metadata.i": models.PayloadSchemaType.INTEGER},
+    )
+    await engine.acreate_collection("c", spec, dense_size=8)
+    (create,) = [kw for name, kw in client.calls if name == "create_collection"]
+    assert create["shard_number"] == 2
+    assert create["replication_factor"] == 2
+    assert create["write_consistency_factor"] == 1
+    dense = create["vectors_config"]["dense"]
+    assert dense.on_disk is True and dense.hnsw_config.m == 32
+    assert dense.quantization_config is not None
+    (index,) = [kw for name, kw in client.calls if name == "create_payload_index"]
+    assert index["field_name"] == "metadata.i"
+    await engine.acreate_collection("c", spec, dense_size=8, force_recreate=True)
+    assert client.count_calls("delete_collection") == 1
+    assert client.count_calls("create_collection") == 2
+    await engine.aclose()
+
+
+async def test_batches_bounded_by_count_and_bytes() -> None:
+    engine, client = recording_engine(ingest=IngestOptions(batch_size=7))
+    await engine.aupsert("c", points(30))
+    sizes = [len(kw["points"]) for name, kw in client.calls if name == "upsert"]
+    assert sizes == [7, 7, 7, 7, 2]
+    big = [
+        PointInput(f"big-{i}", {"text": "x" * 3000}, unit_vector(f"b{i}")) for i in range(10)
+    ]
+    engine2, client2 = recording_engine(
+        ingest=IngestOptions(batch_size=100, max_request_bytes=8000)
+    )
+    await engine2.aupsert("c", big)
+    sizes2 = [len(kw["points"]) for name, kw in client2.calls if name == "upsert"]
+    assert sum(sizes2) == 10 and max(sizes2) == 2
+    with pytest.raises(InvalidInputError, match="request limit"):
+        await engine2.aupsert("c", [PointInput("huge", {"t": "y" * 9000}, unit_vector("h"))])
+    await engine.aclose()
+    await engine2.aclose()
+
+
+class SlowAsyncClient:
+    """An async client whose upserts take a while, to observe how many are in flight."""
+
+    def __init__(self) -> None:
+        self.inner = QdrantClient(":memory:")
+        self.active = 0
+        self.max_active = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def upsert(self, **kwargs: Any) -> Any:
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        await asyncio.sleep(0.02)
+        self.active -= 1
+        return self.inner.upsert(**kwargs)
+
+
+async def test_several_upserts_in_flight_with_a_bound() -> None:
+    client = SlowAsyncClient()
+    engine = QdrantEngine(
+        _transport=EmbeddedTransport(client=client),  # type: ignore[arg-type]
+        ingest=IngestOptions(batch_size=5, max_concurrent_upserts=3),
+    )
+    await engine.aupsert("c", points(60))
+    assert client.max_active == 3
+    assert await engine.acount("c") == 60
+    await engine.aclose()
+
+
+async def test_transient_errors_are_retried_without_duplicates() -> None:
+    engine, client = recording_engine(retry=FAST_RETRY, ingest=IngestOptions(batch_size=10))
+    client.fail_next["upsert"] = [http_error(503), http_error(429), TimeoutError("slow")]
+    await engine.aupsert("c", points(50))
+    assert await engine.acount("c") == 50
+    assert client.count_calls("upsert") == 5 + 3
+    await engine.aclose()
+
+
+async def test_permanent_errors_are_not_retried() -> None:
+    engine, client = recording_engine(retry=FAST_RETRY, ingest=IngestOptions(batch_size=10))
+    await engine.aupsert("c", points(1))
+    client.fail_next["upsert"] = [http_error(400)]
+    before = client.count_calls("upsert")
+    with pytest.raises(IngestError):
+        await engine.aupsert("c", points(10, prefix="p"))
+    assert client.count_calls("upsert") == before + 1
+    await engine.aclose()
+
+
+async def test_exhausted_retries_list_exactly_the_ids_not_written() -> None:
+    engine, client = recording_engine(
+        retry=RetryPolicy(max_attempts=2, initial_backoff=0, max_backoff=0),
+        ingest=IngestOptions(batch_size=10, max_concurrent_upserts=1),
+    )
+    await engine.aupsert("c", points(1, prefix="seed"))
+    # The second batch fails twice (both attempts); every other batch succeeds.
+    original = client.__getattr__("upsert")
+    seen = {"n": 0}
+
+    def flaky_upsert(**kwargs: Any) -> Any:
+        seen["n"] += 1
+        if seen["n"] in (2, 3):
+            raise http_error(503)
+        return original(**kwargs)
+
+    client.upsert = flaky_upsert  # type: ignore[method-assign]
+    with pytest.raises(IngestError) as caught:
+        await engine.aupsert("c", points(30))
+    assert caught.value.ids_not_written == [f"doc-{i}" for i in range(10, 20)]
+    stored = {h.id for h in await engine.ascroll_all("c")}
+    assert stored == {"seed-0"} | {f"doc-{i}" for i in range(30) if not 10 <= i < 20}
+    await engine.aclose()
+
+
+async def test_bad_vectors_raise_before_anything_is_written() -> None:
+    engine, client = recording_engine()
+    await engine.aupsert("c", points(1))
+    upserts = client.count_calls("upsert")
+    bad = points(5, prefix="bad")
+    bad[3] = PointInput("bad-3", {}, [float("nan")] + [0.0] * 7)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        await engine.aupsert("c", bad)
+    bad[3] = PointInput("bad-3", {}, [0.1] * 9)
+    with pytest.raises(DimensionMismatchError):
+        await engine.aupsert("c", bad)
+    bad[3] = PointInput("bad-3", {"x": object()}, unit_vector("z"))
+    with pytest.raises(InvalidInputError, match="JSON"):
+        await engine.aupsert("c", bad)
+    assert client.count_calls("upsert") == upserts
+    assert await engine.acount("c") == 1
+    await engine.aclose()
+
+
+async def test_queries_sparse_hybrid_mmr_threshold_filter_batch(engine: QdrantEngine) -> None:
+    bm25 = Bm25Encoder()
+    texts = [
+        "the cat sat on the mat",
+        "dogs chase cats in the park",
+        "quantum chromodynamics of gluons",
+        "a recipe for lemon cake",
+        "zyxwvut is a rare token",
+    ]
+    spec = CollectionSpec(sparse=True)
+    sparse = bm25.encode_documents(texts)
+    await engine.aupsert(
+        "h",
+        [
+            PointInput(
+                f"t{i}", {"page_content": t, "metadata": {"i": i}}, unit_vector(t), sparse[i]
+            )
+            for i, t in enumerate(texts)
+        ],
+        spec,
+    )
+    q_sparse = bm25.encode_query("zyxwvut")
+    sparse_hits = await engine.aquery("h", SearchRequest(sparse=q_sparse, limit=2), spec)
+    assert [h.id for h in sparse_hits] == ["t4"]
+    for fusion in ("rrf", "dbsf"):
+        hybrid = await engine.aquery(
+            "h",
+            SearchRequest(dense=unit_vector(texts[2]), sparse=q_sparse, limit=3, fusion=fusion),
+            spec,
+        )
+        assert {h.id for h in hybrid[:2]} == {"t2", "t4"}
+    only_odd = models.Filter(
+        must=[models.FieldCondition(key="metadata.i", match=models.MatchAny(any=[1, 3]))]
+    )
+    filtered = await engine.aquery(
+        "h", SearchRequest(dense=unit_vector(texts[2]), sparse=q_sparse, filter=only_odd), spec
+    )
+    assert {h.id for h in filtered} == {"t1", "t3"}
+    thresholded = await engine.aquery(
+        "h", SearchRequest(dense=unit_vector(texts[0]), score_threshold=0.99, limit=5), spec
+    )
+    assert [h.id for h in thresholded] == ["t0"]
+    mmr = await engine.aquery(
+        "h", SearchRequest(dense=unit_vector(texts[0]), mmr_lambda=0.5, limit=3), spec
+    )
+    assert mmr[0].id == "t0" and len(mmr) == 3
+    batch = await engine.aquery_batch(
+        "h", [SearchRequest(dense=unit_vector(t), limit=1) for t in texts], spec
+    )
+    assert [b[0].id for b in batch] == [f"t{i}" for i in range(5)]
+
+
+async def test_scroll_pagination_count_and_delete(engine: QdrantEngine) -> None:
+    await engine.aupsert("c", points(25))
+    page, offset = await engine.ascroll("c", limit=10)
+    assert len(page) == 10 and offset is not None
+    assert len(await engine.ascroll_all("c", page_size=7)) == 25
+    even = models.Filter(
+        must=[models.FieldCondition(key="metadata.even", match=models.MatchValue(value=True))]
+    )
+    assert await engine.acount("c", filter=even) == 13
+    await engine.adelete("c", ids=["doc-0", "doc-1"], filter=even)  # intersection: only doc-0
+    assert await engine.acount("c") == 24
+    assert [h.id for h in await engine.aretrieve("c", ["doc-1"])] == ["doc-1"]
+    await engine.adelete("c", filter=even)
+    assert await engine.acount("c") == 12
+    await engine.adelete("c", ids=["doc-1"])
+    assert await engine.acount("c") == 11
+    with pytest.raises(InvalidInputError, match="ids or a filter"):
+        await engine.adelete("c")
+    assert await engine.acount("c") == 11
+
+
+async def test_reads_of_a_missing_collection(engine: QdrantEngine) -> None:
+    assert await engine.acount("nope") == 0
+    assert await engine.aretrieve("nope", ["a"]) == []
+    assert await engine.ascroll_all("nope") == []
+    with pytest.raises(CollectionNotFoundError):
+        await engine.aquery("nope", SearchRequest(dense=unit_vector("q")))
