@@ -458,18 +458,24 @@ class QdrantEngine:
                 slots.release()
 
         layout: CollectionLayout | None = None
+        sent: set[PointId] = set()
         try:
             async for raw_batch in source:
                 unique = dedupe_last_wins(list(raw_batch))
                 if not unique:
                     continue
                 if layout is None:
-                    first = unique[0]
+                    first = unique[0][0]
                     size = len(first.dense) if first.dense is not None else None
                     layout = await self.aensure_collection(
                         collection_name, spec, dense_size=size, check_size=False
                     )
-                prepared = [prepare_point(p, layout) for p in unique]
+                prepared = await _prepare_all(unique, layout)
+                if tasks and not sent.isdisjoint(pid for _, pid in unique):
+                    # An id repeated from a batch still in flight: let that one land first, so
+                    # the later value wins as it would one call after another.
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                sent.update(pid for _, pid in unique)
                 for request in batches(
                     prepared,
                     max_points=options.batch_size,
@@ -763,6 +769,25 @@ def _spec_for(request: SearchRequest) -> CollectionSpec:
 async def _single_batch(points: list[PointInput]) -> AsyncIterable[Sequence[PointInput]]:
     if points:
         yield points
+
+
+# Points validated between two yields to the event loop: a slice takes a few milliseconds.
+_PREPARE_SLICE = 256
+
+
+async def _prepare_all(
+    points: Sequence[tuple[PointInput, PointId]], layout: CollectionLayout
+) -> list[PreparedPoint]:
+    """Validate every point before any is sent, yielding to the loop between slices."""
+    prepared: list[PreparedPoint] = []
+    for start in range(0, len(points), _PREPARE_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        prepared.extend(
+            prepare_point(point, pid, layout)
+            for point, pid in points[start : start + _PREPARE_SLICE]
+        )
+    return prepared
 
 
 def _point_ids(ids: Sequence[str | int]) -> list[PointId]:
