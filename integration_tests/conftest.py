@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 # Pinned so that a run is reproducible; override with QDRANT_IMAGE to test another version.
-QDRANT_IMAGE = os.environ.get("QDRANT_IMAGE", "qdrant/qdrant:v1.17.1")
+QDRANT_IMAGE = os.environ.get("QDRANT_IMAGE", "qdrant/qdrant:v1.19.0")
 
 
 def _docker_available() -> str | None:
