@@ -27,6 +27,7 @@ class SearchRequest:
     ``mmr_lambda`` turns a single-vector search into Qdrant's native MMR, with LangChain's meaning:
     1 is pure relevance, 0 is most diverse (Qdrant's ``diversity`` is ``1 - mmr_lambda``), over
     ``mmr_candidates`` nearest candidates. ``prefetch_limit`` is the depth of each hybrid branch.
+    ``rrf_weights`` weighs the (dense, sparse) branches in RRF fusion (Qdrant's weighted RRF).
     """
 
     dense: Sequence[float] | None = None
@@ -37,6 +38,7 @@ class SearchRequest:
     score_threshold: float | None = None
     fusion: Fusion = "rrf"
     rrf_k: int | None = None
+    rrf_weights: tuple[float, float] | None = None
     prefetch_limit: int | None = None
     dense_filter: models.Filter | None = None
     sparse_filter: models.Filter | None = None
@@ -57,6 +59,13 @@ class SearchRequest:
                 raise InvalidInputError(f"lambda_mult must be within [0, 1], got {self.mmr_lambda}")
             if self.dense is not None and self.sparse is not None:
                 raise InvalidInputError("MMR runs on one vector: give dense or sparse, not both")
+        if self.rrf_weights is not None:
+            if self.fusion != "rrf":
+                raise InvalidInputError("branch weights are supported with RRF fusion only")
+            if len(self.rrf_weights) != 2 or any(w < 0 for w in self.rrf_weights) or not any(
+                self.rrf_weights
+            ):
+                raise InvalidInputError("rrf_weights must be two non-negative numbers, not both 0")
         if self.prefetch_limit is not None and self.prefetch_limit < 1:
             raise InvalidInputError("prefetch_limit must be >= 1")
 
@@ -104,8 +113,9 @@ def build_query(request: SearchRequest, layout: CollectionLayout) -> dict[str, A
         fusion: models.FusionQuery | models.RrfQuery
         if request.fusion == "dbsf":
             fusion = models.FusionQuery(fusion=models.Fusion.DBSF)
-        elif request.rrf_k is not None:
-            fusion = models.RrfQuery(rrf=models.Rrf(k=request.rrf_k))
+        elif request.rrf_k is not None or request.rrf_weights is not None:
+            weights = list(request.rrf_weights) if request.rrf_weights is not None else None
+            fusion = models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=weights))
         else:
             fusion = models.FusionQuery(fusion=models.Fusion.RRF)
         # Filters go into every branch: filtering only the fused result would let filtered-out
