@@ -383,3 +383,28 @@ async def test_reads_of_a_missing_collection(engine: QdrantEngine) -> None:
     assert await engine.ascroll_all("nope") == []
     with pytest.raises(CollectionNotFoundError):
         await engine.aquery("nope", SearchRequest(dense=unit_vector("q")))
+
+
+async def test_a_search_never_creates_a_collection(engine: QdrantEngine) -> None:
+    query = Bm25Encoder().encode_query("anything")
+    with pytest.raises(CollectionNotFoundError):
+        await engine.aquery("missing", SearchRequest(sparse=query))
+    with pytest.raises(CollectionNotFoundError):
+        await engine.aquery_batch("missing", [SearchRequest(dense=unit_vector("q"))])
+    assert not await engine.acollection_exists("missing")
+
+
+async def test_hybrid_branch_depths_reach_the_request() -> None:
+    engine, client = recording_engine()
+    spec = CollectionSpec(sparse=True)
+    sparse = Bm25Encoder().encode_documents(["a b c"])[0]
+    await engine.aupsert("h", [PointInput("x", {}, unit_vector("x"), sparse)], spec)
+    await engine.aquery(
+        "h",
+        SearchRequest(dense=unit_vector("q"), sparse=sparse, limit=2, prefetch_limit=9,
+                      sparse_prefetch_limit=5),
+        spec,
+    )
+    (query,) = [kw for name, kw in client.calls if name == "query_points"]
+    assert [p.limit for p in query["prefetch"]] == [9, 5]
+    await engine.aclose()

@@ -273,6 +273,7 @@ class QdrantEngine:
         *,
         dense_size: int | None = None,
         check_size: bool = True,
+        create: bool = True,
     ) -> CollectionLayout:
         """The collection's layout: validated once and cached, created if missing.
 
@@ -280,6 +281,8 @@ class QdrantEngine:
         :class:`CollectionNotFoundError`. Concurrent first calls, from any loop or thread, create
         the collection once. ``check_size=False`` uses ``dense_size`` only to create: writers
         then check each vector and raise :class:`DimensionMismatchError` on their own.
+        ``create=False`` (reads) never creates: a missing collection raises
+        :class:`CollectionNotFoundError`.
         """
         self._check_open()
         expected = dense_size if check_size else None
@@ -297,7 +300,9 @@ class QdrantEngine:
             schema = await asyncio.wrap_future(pending)
             return schema.resolve(collection_name, spec, expected)
         try:
-            schema = await self._load_or_create(collection_name, spec, dense_size)
+            schema = await self._load_or_create(
+                collection_name, spec, dense_size if create else None, create
+            )
         except BaseException as error:
             pending.set_exception(error)
             with self._lock:
@@ -318,14 +323,15 @@ class QdrantEngine:
         *,
         dense_size: int | None = None,
         check_size: bool = True,
+        create: bool = True,
     ) -> CollectionLayout:
         """Sync twin of :meth:`aensure_collection`."""
         return run_sync(self.aensure_collection(
-            collection_name, spec, dense_size=dense_size, check_size=check_size
+            collection_name, spec, dense_size=dense_size, check_size=check_size, create=create
         ))
 
     async def _load_or_create(
-        self, collection_name: str, spec: CollectionSpec, dense_size: int | None
+        self, collection_name: str, spec: CollectionSpec, dense_size: int | None, create: bool
     ) -> _Schema:
         try:
             info = await self._call("get_collection", collection_name=collection_name)
@@ -333,7 +339,7 @@ class QdrantEngine:
             info = None
         if info is not None:
             return _Schema.from_info(info)
-        if spec.dense and dense_size is None:
+        if not create or (spec.dense and dense_size is None):
             raise CollectionNotFoundError(collection_name)
         await self._create(collection_name, spec, dense_size)
         return _Schema.from_spec(spec, dense_size)
@@ -565,7 +571,9 @@ class QdrantEngine:
         self, collection_name: str, request: SearchRequest, spec: CollectionSpec | None = None
     ) -> list[Hit]:
         """Run one search (dense, sparse, hybrid or MMR) in one request."""
-        layout = await self.aensure_collection(collection_name, spec or _spec_for(request))
+        layout = await self.aensure_collection(
+            collection_name, spec or _spec_for(request), create=False
+        )
         kwargs = build_query(request, layout)
         response = await self._call(
             "query_points",
@@ -597,7 +605,9 @@ class QdrantEngine:
         """Run several searches in one request (Qdrant's batch query)."""
         if not requests:
             return []
-        layout = await self.aensure_collection(collection_name, spec or _spec_for(requests[0]))
+        layout = await self.aensure_collection(
+            collection_name, spec or _spec_for(requests[0]), create=False
+        )
         bodies = [models.QueryRequest(**build_query(r, layout)) for r in requests]
         responses = await self._call(
             "query_batch_points", collection_name=collection_name, requests=bodies

@@ -27,7 +27,9 @@ class SearchRequest:
     ``mmr_lambda`` turns a single-vector search into Qdrant's native MMR, with LangChain's meaning:
     1 is pure relevance, 0 is most diverse (Qdrant's ``diversity`` is ``1 - mmr_lambda``), over
     ``mmr_candidates`` nearest candidates. ``prefetch_limit`` is the depth of each hybrid branch.
-    ``rrf_weights`` weighs the (dense, sparse) branches in RRF fusion (Qdrant's weighted RRF).
+    ``dense_prefetch_limit`` / ``sparse_prefetch_limit`` set one branch each (falling back to
+    ``prefetch_limit``). ``rrf_weights`` weighs the (dense, sparse) branches in Qdrant's
+    weighted RRF.
     """
 
     dense: Sequence[float] | None = None
@@ -40,6 +42,8 @@ class SearchRequest:
     rrf_k: int | None = None
     rrf_weights: tuple[float, float] | None = None
     prefetch_limit: int | None = None
+    dense_prefetch_limit: int | None = None
+    sparse_prefetch_limit: int | None = None
     dense_filter: models.Filter | None = None
     sparse_filter: models.Filter | None = None
     mmr_lambda: float | None = None
@@ -66,8 +70,9 @@ class SearchRequest:
                 self.rrf_weights
             ):
                 raise InvalidInputError("rrf_weights must be two non-negative numbers, not both 0")
-        if self.prefetch_limit is not None and self.prefetch_limit < 1:
-            raise InvalidInputError("prefetch_limit must be >= 1")
+        for depth in (self.prefetch_limit, self.dense_prefetch_limit, self.sparse_prefetch_limit):
+            if depth is not None and depth < 1:
+                raise InvalidInputError("prefetch limits must be >= 1")
 
     @property
     def hybrid(self) -> bool:
@@ -110,6 +115,8 @@ def build_query(request: SearchRequest, layout: CollectionLayout) -> dict[str, A
     if request.hybrid:
         assert request.dense is not None and request.sparse is not None
         depth = request.prefetch_limit or max(4 * (request.limit + request.offset), 20)
+        dense_depth = request.dense_prefetch_limit or depth
+        sparse_depth = request.sparse_prefetch_limit or depth
         fusion: models.FusionQuery | models.RrfQuery
         if request.fusion == "dbsf":
             fusion = models.FusionQuery(fusion=models.Fusion.DBSF)
@@ -129,13 +136,13 @@ def build_query(request: SearchRequest, layout: CollectionLayout) -> dict[str, A
                     query=list(request.dense),
                     using=_dense_name(layout),
                     filter=dense_filter,
-                    limit=depth,
+                    limit=dense_depth,
                 ),
                 models.Prefetch(
                     query=request.sparse,
                     using=_sparse_name(layout),
                     filter=sparse_filter,
-                    limit=depth,
+                    limit=sparse_depth,
                 ),
             ],
             "query": fusion,

@@ -1,0 +1,142 @@
+"""I/O-free conversion between LlamaIndex nodes and qdrant-aio payloads.
+
+A node is stored as the shared payload layout (:mod:`qdrant_aio.payload`): its text once under the
+content key, its metadata under the metadata key, its ``ref_doc_id`` in its own (indexed) field,
+and under the node key everything else that rebuilds it: class name, relationships, excluded
+metadata keys, templates, character offsets, mimetype and any field of a node subclass. Neither
+the text, the metadata, the id nor the embedding is repeated there.
+
+Payloads written by ``llama-index-vector-stores-qdrant`` (``_node_content`` and the metadata at
+the top level) are read too, and can be written again for collections already in that layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llama_index.core.schema import (
+    BaseNode,
+    Document,
+    ImageNode,
+    IndexNode,
+    MetadataMode,
+    Node,
+    NodeRelationship,
+    RelatedNodeInfo,
+    TextNode,
+)
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+
+from .errors import InvalidInputError
+from .payload import PayloadLayout, build_payload, is_llama_index_legacy, read_payload
+
+__all__ = [
+    "node_text",
+    "node_extras",
+    "node_to_payload",
+    "node_to_legacy_payload",
+    "node_from_payload",
+    "is_legacy_payload",
+]
+
+_NODE_CLASSES: dict[str, type[BaseNode]] = {
+    cls.class_name(): cls for cls in (TextNode, IndexNode, ImageNode, Document, Node)
+}
+# Fields kept elsewhere in the payload (or, for the embedding, in the point's vector).
+_STORED_APART = {"id_", "embedding", "metadata", "text"}
+
+
+def node_text(node: BaseNode) -> str:
+    """The node's own text, without metadata (what the content key stores)."""
+    return node.get_content(metadata_mode=MetadataMode.NONE)
+
+
+def node_extras(node: BaseNode) -> dict[str, Any]:
+    """What rebuilds ``node`` besides its id, text, metadata and embedding (JSON-ready)."""
+    extras = node.model_dump(mode="json", exclude=_STORED_APART)
+    extras["class_name"] = node.class_name()
+    resource = extras.get("text_resource")
+    if isinstance(resource, dict):  # Document / Node keep their text in a resource
+        resource.pop("text", None)
+    return extras
+
+
+def node_to_payload(node: BaseNode, layout: PayloadLayout) -> dict[str, Any]:
+    """The payload of ``node`` in qdrant-aio's layout (text stored once)."""
+    return build_payload(
+        node_text(node),
+        node.metadata,
+        layout,
+        ref_doc_id=node.ref_doc_id,
+        node=node_extras(node),
+    )
+
+
+def node_to_legacy_payload(node: BaseNode) -> dict[str, Any]:
+    """The payload llama-index-vector-stores-qdrant writes, for collections in that layout."""
+    return node_to_metadata_dict(node, remove_text=False, flat_metadata=False)
+
+
+def is_legacy_payload(payload: Mapping[str, Any], layout: PayloadLayout) -> bool:
+    """Whether ``payload`` is in llama-index-vector-stores-qdrant's layout."""
+    return is_llama_index_legacy(payload) and layout.metadata_key not in payload
+
+
+def _with_text(cls: type[BaseNode], data: dict[str, Any], text: str) -> None:
+    if "text" in cls.model_fields:
+        data["text"] = text
+        return
+    resource = data.get("text_resource")
+    if isinstance(resource, dict):
+        data["text_resource"] = {**resource, "text": text}
+    elif text:
+        data["text_resource"] = {"text": text}
+
+
+def _rebuild(
+    node_id: str, text: str, metadata: dict[str, Any], extras: Mapping[str, Any] | None
+) -> BaseNode:
+    data = dict(extras or {})
+    cls = _NODE_CLASSES.get(str(data.pop("class_name", "")), TextNode)
+    data.update(id_=node_id, metadata=metadata)
+    _with_text(cls, data, text)
+    try:
+        return cls.model_validate(data)
+    except ValueError:
+        if extras is None:
+            raise
+        # Extras from an unknown writer: keep what every node has rather than fail the read.
+        return TextNode(id_=node_id, text=text, metadata=metadata)
+
+
+def node_from_payload(
+    node_id: str,
+    payload: Mapping[str, Any],
+    layout: PayloadLayout,
+    *,
+    embedding: list[float] | None = None,
+) -> BaseNode:
+    """Rebuild a node from a payload in any known layout.
+
+    qdrant-aio's own layout rebuilds the node exactly; llama-index-vector-stores-qdrant's layout
+    goes through llama-index-core's own reader; a payload with only text and metadata (written by
+    LangChain) becomes a ``TextNode`` whose source is the stored ``ref_doc_id``, if any.
+    """
+    stored = read_payload(payload, layout)
+    node: BaseNode
+    if stored.legacy_llama_node is not None:
+        try:
+            node = metadata_dict_to_node(dict(payload), text=stored.text or None)
+        except (ValueError, TypeError):
+            node = TextNode(id_=node_id, text=stored.text, metadata=stored.metadata)
+    else:
+        try:
+            node = _rebuild(node_id, stored.text, stored.metadata, stored.node)
+        except ValueError as error:
+            raise InvalidInputError(f"cannot rebuild node {node_id!r}: {error}") from error
+    if stored.ref_doc_id is not None and NodeRelationship.SOURCE not in node.relationships:
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=stored.ref_doc_id)
+    if embedding is not None:
+        node.embedding = embedding
+    return node

@@ -1,0 +1,538 @@
+"""The LlamaIndex adapter: the conformance suite on every kind of connection, plus what is
+specific to one connection (clients, secrets, requests sent, collections of the public package)."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+import json
+import pickle
+import re
+import textwrap
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RecordingClient
+from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.types import (
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+)
+from llama_index_conformance import (
+    CORPUS,
+    LlamaIndexVectorStoreConformance,
+    ask,
+    corpus_nodes,
+    ids_of,
+    unit,
+)
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
+
+import qdrant_aio.llama_index as adapter
+from qdrant_aio import ConfigurationError, QdrantEngine, UnsupportedClientError
+from qdrant_aio.engine import engine_for
+from qdrant_aio.llama_index import QdrantVectorStore
+from qdrant_aio.transport import EmbeddedTransport
+
+
+def new_name() -> str:
+    return f"li-{uuid.uuid4().hex[:12]}"
+
+
+# ---------------------------------------------------------------------- every connection kind
+
+
+class TestWithEngine(LlamaIndexVectorStoreConformance):
+    @pytest.fixture
+    def vector_store(self) -> Iterator[QdrantVectorStore]:
+        engine = QdrantEngine()
+        yield QdrantVectorStore(new_name(), engine=engine, enable_hybrid=True)
+        engine.close()
+
+
+class TestWithSyncClient(LlamaIndexVectorStoreConformance):
+    @pytest.fixture
+    def vector_store(self) -> Iterator[QdrantVectorStore]:
+        client = QdrantClient(":memory:")
+        yield QdrantVectorStore(new_name(), client=client, enable_hybrid=True)
+        engine_for(client).close()
+
+
+class TestWithAsyncClient(LlamaIndexVectorStoreConformance):
+    @pytest.fixture
+    def vector_store(self) -> Iterator[QdrantVectorStore]:
+        aclient = AsyncQdrantClient(":memory:")
+        yield QdrantVectorStore(new_name(), aclient=aclient, enable_hybrid=True)
+        engine_for(aclient).close()
+
+
+class TestWithBothClients(LlamaIndexVectorStoreConformance):
+    @pytest.fixture
+    def vector_store(self) -> Iterator[QdrantVectorStore]:
+        client, aclient = QdrantClient(":memory:"), AsyncQdrantClient(":memory:")
+        yield QdrantVectorStore(new_name(), client=client, aclient=aclient, enable_hybrid=True)
+        engine_for(client).close()
+
+
+class TestWithNothing(LlamaIndexVectorStoreConformance):
+    @pytest.fixture
+    def vector_store(self) -> Iterator[QdrantVectorStore]:
+        store = QdrantVectorStore(new_name(), enable_hybrid=True)
+        yield store
+        store.close()
+
+
+# ---------------------------------------------------------------------- one code path
+
+
+SYNC_TWINS = {
+    "add": "async_add",
+    "query": "aquery",
+    "delete": "adelete",
+    "delete_nodes": "adelete_nodes",
+    "get_nodes": "aget_nodes",
+    "clear": "aclear",
+    "close": "aclose",
+}
+
+
+def test_every_sync_method_is_a_one_line_call_of_its_coroutine() -> None:
+    public_coroutines = {
+        name for name, member in vars(QdrantVectorStore).items()
+        if inspect.iscoroutinefunction(member) and not name.startswith("_")
+    }
+    assert public_coroutines == set(SYNC_TWINS.values())
+    for twin, coroutine in SYNC_TWINS.items():
+        source = textwrap.dedent(inspect.getsource(getattr(QdrantVectorStore, twin)))
+        body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
+        statements = [
+            s for s in body
+            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+        ]
+        assert len(statements) == 1, twin
+        assert isinstance(statements[0], ast.Return), twin
+        assert ast.unparse(statements[0]).startswith(f"return run_sync(self.{coroutine}("), twin
+
+
+def test_public_names() -> None:
+    assert set(adapter.__all__) == {"QdrantVectorStore", "SparseEncoderCallable"}
+
+
+# ---------------------------------------------------------------------- connections
+
+
+def recording_engine() -> tuple[QdrantEngine, RecordingClient]:
+    client = RecordingClient(QdrantClient(":memory:"))
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client))  # type: ignore[arg-type]
+    return engine, client
+
+
+def test_constructor_does_no_io() -> None:
+    engine, client = recording_engine()
+    QdrantVectorStore(
+        new_name(), engine=engine, enable_hybrid=True, payload_indexes={"a": "keyword"}
+    )
+    QdrantVectorStore(new_name(), url="http://127.0.0.1:9", api_key="k")  # nothing listens there
+    assert client.calls == []
+    engine.close()
+
+
+def test_one_client_of_either_kind_serves_sync_and_async() -> None:
+    for client in (QdrantClient(":memory:"), AsyncQdrantClient(":memory:")):
+        store = QdrantVectorStore(new_name(), client=client)
+        store.add(corpus_nodes())
+        assert len(asyncio.run(store.aget_nodes())) == len(CORPUS)
+        asyncio.run(store.adelete("doc-pets"))
+        assert len(store.get_nodes()) == len(CORPUS) - 2
+        engine_for(client).close()
+
+
+def test_stores_on_one_client_share_one_engine() -> None:
+    client = QdrantClient(":memory:")
+    first = QdrantVectorStore(new_name(), client=client)
+    second = QdrantVectorStore(new_name(), aclient=client)  # either keyword takes either kind
+    assert first.engine is second.engine is engine_for(client)
+    assert first.client is first.engine
+    engine_for(client).close()
+
+
+def test_both_embedded_clients_use_one_storage_the_sync_clients() -> None:
+    client, aclient = QdrantClient(":memory:"), AsyncQdrantClient(":memory:")
+    name = new_name()
+    store = QdrantVectorStore(name, client=client, aclient=aclient)
+    store.add(corpus_nodes())
+    asyncio.run(store.async_add([TextNode(id_="extra", text="x", embedding=[0.5] * 64)]))
+    assert store.engine is engine_for(client)
+    assert client.count(name).count == len(CORPUS) + 1  # sync and async writes in one place
+    assert not asyncio.run(aclient.collection_exists(name))
+    engine_for(client).close()
+
+
+def test_both_remote_clients_use_the_async_clients_engine() -> None:
+    client = QdrantClient(url="http://127.0.0.1:9", check_compatibility=False)
+    aclient = AsyncQdrantClient(url="http://127.0.0.1:9", check_compatibility=False)
+    store = QdrantVectorStore(new_name(), client=client, aclient=aclient)
+    assert store.engine is engine_for(aclient)
+    assert not store.engine.embedded
+
+
+def test_embedded_and_remote_client_pair_raises() -> None:
+    with pytest.raises(ConfigurationError, match="different deployments"):
+        QdrantVectorStore(
+            new_name(), client=QdrantClient(":memory:"),
+            aclient=AsyncQdrantClient(url="http://127.0.0.1:9", check_compatibility=False),
+        )
+
+
+def test_persistent_path(tmp_path: Path) -> None:
+    folder = str(tmp_path / "qdrant")
+    store = QdrantVectorStore("persisted", path=folder, enable_hybrid=True)
+    store.add(corpus_nodes())
+    store.close()
+    reopened = QdrantVectorStore("persisted", path=folder, enable_hybrid=True)
+    assert ids_of(reopened.get_nodes()) == set(CORPUS)
+    assert reopened.query(ask("yeast", mode=VectorStoreQueryMode.TEXT_SEARCH)).ids == ["food-1"]
+    reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"hybrid_fusion_fn": lambda *a, **k: None}, "server-side"),
+        ({"fastembed_sparse_model": "prithivida/Splade_PP_en_v1"}, "fastembed"),
+        ({"sparse_doc_fn": lambda texts: ([], [])}, "enable_hybrid"),
+        ({"engine": QdrantEngine, "url": "http://x"}, "one connection"),
+        ({"client": "CLIENT", "url": "http://x"}, "one connection"),
+        ({"client": "CLIENT", "max_retries": 3}, "RetryPolicy"),
+        ({"client_kwargs": {"timeout": 3}}, "url"),
+        ({"api_key": "secret"}, "api_key"),
+        ({"sharding_method": models.ShardingMethod.CUSTOM}, "sharding"),
+        ({"shard_keys": ["a"]}, "sharding"),
+        ({"text_key": "body"}, "text_key"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"rrf_k": 0}, "rrf_k"),
+        ({"distance": "hamming"}, "distance"),
+        ({"dense_config": models.VectorParams(
+            size=4, distance=models.Distance.COSINE,
+            multivector_config=models.MultiVectorConfig(
+                comparator=models.MultiVectorComparator.MAX_SIM
+            ),
+        )}, "multivector"),
+        ({"payload_indexes": [{"field": "a"}]}, "field_name"),
+        ({"stores_text": False}, "stores_text"),
+    ],
+)
+def test_bad_options_raise_clearly(options: dict[str, Any], message: str) -> None:
+    client = QdrantClient(":memory:")
+    options = {k: (client if v == "CLIENT" else v) for k, v in options.items()}
+    if options.get("engine") is QdrantEngine:
+        options["engine"] = QdrantEngine()
+    with pytest.raises(ConfigurationError, match=message):
+        QdrantVectorStore(new_name(), **options)
+
+
+def test_unknown_keyword_and_client_type_raise() -> None:
+    with pytest.raises(TypeError, match="colection_name"):
+        QdrantVectorStore(new_name(), colection_name="typo")  # type: ignore[call-arg]
+    with pytest.raises(UnsupportedClientError):
+        QdrantVectorStore(new_name(), client={"url": "http://x"})  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- secrets and serialisation
+
+
+def test_api_key_never_appears_in_any_serialised_form() -> None:
+    secret = "SECRET-API-KEY-1f2e3d"
+    store = QdrantVectorStore(
+        new_name(), url="http://127.0.0.1:9", api_key=secret, client_kwargs={"timeout": 1}
+    )
+    forms = [
+        repr(store), str(store), json.dumps(store.to_dict()), store.to_json(),
+        json.dumps(store.model_dump()), store.model_dump_json(), repr(store.engine),
+        repr(store.collection_spec),
+    ]
+    assert all(secret not in form for form in forms)
+    assert "url" in store.to_dict() and store.to_dict()["url"] == "http://127.0.0.1:9"
+    with pytest.raises(TypeError, match="pickled") as raised:
+        pickle.dumps(store)
+    assert secret not in str(raised.value)
+
+
+def test_to_dict_from_dict_round_trip() -> None:
+    store = QdrantVectorStore(
+        new_name(), enable_hybrid=True, fusion="dbsf", batch_size=10, dense_vector_name="d",
+        distance="dot", content_payload_key="text", metadata_payload_key="meta",
+    )
+    data = store.to_dict()
+    assert data["class_name"] == "QdrantAioVectorStore"
+    copy = QdrantVectorStore.from_dict(data)
+    assert copy.to_dict() == data
+    assert copy.collection_spec.distance == models.Distance.DOT
+    assert copy.payload_layout == store.payload_layout
+    store.close()
+    copy.close()
+
+
+# ---------------------------------------------------------------------- what reaches Qdrant
+
+
+def test_batches_concurrency_and_payload_indexes() -> None:
+    engine, client = recording_engine()
+    store = QdrantVectorStore(
+        new_name(), engine=engine, batch_size=3, parallel=2,
+        payload_indexes=[{"field_name": "author", "field_schema": "keyword"}],
+    )
+    store.add([TextNode(id_=f"n{i}", text="t", embedding=[1.0, 0.0]) for i in range(10)])
+    upserts = [kwargs for name, kwargs in client.calls if name == "upsert"]
+    assert [len(u["points"]) for u in upserts] == [3, 3, 3, 1]
+    indexes = {
+        kwargs["field_name"]: kwargs["field_schema"]
+        for name, kwargs in client.calls if name == "create_payload_index"
+    }
+    assert indexes == {"ref_doc_id": models.PayloadSchemaType.KEYWORD, "metadata.author": "keyword"}
+    assert store._ingest_options().max_concurrent_upserts == 2
+    engine.close()
+
+
+def test_index_doc_id_false_creates_no_ref_doc_index() -> None:
+    engine, client = recording_engine()
+    QdrantVectorStore(new_name(), engine=engine, index_doc_id=False).add(corpus_nodes())
+    assert client.count_calls("create_payload_index") == 0
+    engine.close()
+
+
+def test_max_retries_sets_the_created_engines_policy() -> None:
+    store = QdrantVectorStore(new_name(), max_retries=2)
+    assert store.engine.retry.max_attempts == 2
+    store.close()
+
+
+def test_hybrid_request_depths_and_fusion_options() -> None:
+    engine, client = recording_engine()
+    store = QdrantVectorStore(new_name(), engine=engine, enable_hybrid=True, rrf_k=7)
+    store.add(corpus_nodes())
+    store.query(ask("cats", mode=VectorStoreQueryMode.HYBRID, similarity_top_k=3,
+                    sparse_top_k=5, hybrid_top_k=2))
+    request = [kwargs for name, kwargs in client.calls if name == "query_points"][-1]
+    assert [p.limit for p in request["prefetch"]] == [3, 5]
+    assert request["limit"] == 2
+    assert request["query"] == models.RrfQuery(rrf=models.Rrf(k=7))
+    store.query(ask("cats", mode=VectorStoreQueryMode.HYBRID, alpha=0.25))
+    request = [kwargs for name, kwargs in client.calls if name == "query_points"][-1]
+    assert request["query"] == models.RrfQuery(rrf=models.Rrf(k=7, weights=[0.25, 0.75]))
+    dbsf = QdrantVectorStore(store.collection_name, engine=engine, enable_hybrid=True,
+                             fusion="dbsf")
+    result = dbsf.query(ask("yeast ferments", mode=VectorStoreQueryMode.HYBRID))
+    request = [kwargs for name, kwargs in client.calls if name == "query_points"][-1]
+    assert request["query"] == models.FusionQuery(fusion=models.Fusion.DBSF)
+    assert (result.ids or [""])[0] == "food-1"
+    engine.close()
+
+
+def test_mmr_candidates() -> None:
+    engine, client = recording_engine()
+    store = QdrantVectorStore(new_name(), engine=engine)
+    store.add(corpus_nodes())
+    for options, candidates in (({}, 8), ({"mmr_prefetch_k": 5}, 5),
+                                ({"mmr_prefetch_factor": 3}, 6)):
+        store.query(ask("cats", mode=VectorStoreQueryMode.MMR, similarity_top_k=2,
+                        mmr_threshold=0.3), **options)
+        request = [kwargs for name, kwargs in client.calls if name == "query_points"][-1]
+        assert request["query"].mmr == models.Mmr(diversity=0.7, candidates_limit=candidates)
+    engine.close()
+
+
+def test_vector_names_and_distance_of_a_new_collection() -> None:
+    client = QdrantClient(":memory:")
+    name = new_name()
+    store = QdrantVectorStore(
+        name, client=client, enable_hybrid=True, dense_vector_name="text-dense",
+        sparse_vector_name="text-sparse-new", distance="dot",
+    )
+    store.add(corpus_nodes())
+    params = client.get_collection(name).config.params
+    assert set(params.vectors) == {"text-dense"}  # type: ignore[arg-type]
+    assert params.vectors["text-dense"].distance == models.Distance.DOT  # type: ignore[index]
+    assert set(params.sparse_vectors or {}) == {"text-sparse-new"}
+    assert (params.sparse_vectors or {})["text-sparse-new"].modifier == models.Modifier.IDF
+    default = QdrantVectorStore(new_name(), client=client, enable_hybrid=True)
+    default.add(corpus_nodes())
+    params = client.get_collection(default.collection_name).config.params
+    assert set(params.vectors) == {"dense"}  # type: ignore[arg-type]
+    assert set(params.sparse_vectors or {}) == {"sparse"}
+    engine_for(client).close()
+
+
+def word_sparse(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+    """llama-index's sparse function signature: one (indices, values) pair per text."""
+    indices, values = [], []
+    for text in texts:
+        words = sorted(
+            {zlib.crc32(w.encode()) % 2**20 for w in re.findall(r"[a-z]+", text.lower())}
+        )
+        indices.append(words)
+        values.append([1.0] * len(words))
+    return indices, values
+
+
+def test_user_sparse_functions_are_used_for_documents_and_queries() -> None:
+    client = QdrantClient(":memory:")
+    calls: list[list[str]] = []
+
+    def doc_fn(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        calls.append(texts)
+        return word_sparse(texts)
+
+    store = QdrantVectorStore(new_name(), client=client, enable_hybrid=True, sparse_doc_fn=doc_fn)
+    store.add(corpus_nodes())
+    (hit,) = store.engine.retrieve(store.collection_name, ["food-1"], with_vectors=True)
+    food = next(n for n in corpus_nodes() if n.node_id == "food-1")
+    expected = word_sparse([food.get_content(metadata_mode=MetadataMode.EMBED)])
+    assert hit.vector["sparse"].indices == expected[0][0]
+    params = client.get_collection(store.collection_name).config.params
+    assert (params.sparse_vectors or {})["sparse"].modifier is None  # user weights: no IDF
+    result = store.query(ask("yeast", mode=VectorStoreQueryMode.SPARSE))
+    assert result.ids == ["food-1"]
+    assert calls[-1] == ["yeast"]  # the doc function also encodes queries when alone
+    engine_for(client).close()
+
+
+# ---------------------------------------------------------------------- the public package
+
+
+def legacy_nodes() -> list[TextNode]:
+    texts = ["alpha rocket launch", "beta garden roses", "gamma rocket fuel",
+             "delta garden soil", "epsilon ocean waves", "zeta rocket orbit"]
+    return [
+        TextNode(
+            id_=str(uuid.uuid5(uuid.NAMESPACE_DNS, f"legacy-{i}")),
+            text=text,
+            metadata={"i": i, "tag": "odd" if i % 2 else "even", "tags": [text.split()[1]]},
+            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"doc-{i % 3}")},
+            embedding=[1.0, i / 10, 0.0],
+            excluded_llm_metadata_keys=["i"],
+        )
+        for i, text in enumerate(texts)
+    ]
+
+
+@pytest.fixture(params=[False, True], ids=["dense", "hybrid"])
+def legacy_collection(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[QdrantClient, str, dict[str, Any]]]:
+    """A collection written by llama-index-vector-stores-qdrant 0.10.4, with and without hybrid."""
+    from llama_index.vector_stores.qdrant import QdrantVectorStore as PublicStore
+
+    client = QdrantClient(":memory:")
+    name = new_name()
+    options: dict[str, Any] = {}
+    if request.param:
+        options = {"enable_hybrid": True, "sparse_doc_fn": word_sparse,
+                   "sparse_query_fn": word_sparse}
+    PublicStore(collection_name=name, client=client, **options).add(legacy_nodes())
+    yield client, name, options
+    engine_for(client).close()
+
+
+def test_reads_a_collection_of_the_public_package(
+    legacy_collection: tuple[QdrantClient, str, dict[str, Any]],
+) -> None:
+    client, name, options = legacy_collection
+    vectors = client.get_collection(name).config.params.vectors
+    if options:
+        assert set(vectors) == {"text-dense"}  # type: ignore[arg-type]
+    else:
+        assert isinstance(vectors, models.VectorParams)  # unnamed
+    store = QdrantVectorStore(name, client=client, **options)
+    originals = {n.node_id: n for n in legacy_nodes()}
+    result = store.query(VectorStoreQuery(query_embedding=[1.0, 0.5, 0.0], similarity_top_k=6))
+    assert set(result.ids or []) == set(originals)
+    for node in result.nodes or []:
+        original = originals[node.node_id]
+        assert node.model_dump(exclude={"embedding"}) == original.model_dump(exclude={"embedding"})
+        assert node.ref_doc_id == original.ref_doc_id
+    got = store.get_nodes()
+    assert ids_of(got) == set(originals)
+    for node in got:  # Qdrant stores cosine vectors normalised
+        assert node.embedding == pytest.approx(unit(originals[node.node_id].embedding or []))
+
+
+def test_filters_and_doc_ids_on_a_collection_of_the_public_package(
+    legacy_collection: tuple[QdrantClient, str, dict[str, Any]],
+) -> None:
+    client, name, options = legacy_collection
+    store = QdrantVectorStore(name, client=client, **options)
+    by_i = {n.metadata["i"]: n.node_id for n in legacy_nodes()}
+    odd = MetadataFilters(filters=[MetadataFilter(key="tag", value="odd")])
+    assert ids_of(store.get_nodes(filters=odd)) == {by_i[1], by_i[3], by_i[5]}
+    big = MetadataFilters(filters=[
+        MetadataFilter(key="i", operator=FilterOperator.GTE, value=3),
+        MetadataFilter(key="tags", operator=FilterOperator.CONTAINS, value="rocket"),
+    ])
+    assert ids_of(store.get_nodes(filters=big)) == {by_i[5]}
+    query = VectorStoreQuery(query_embedding=[1.0, 0.0, 0.0], similarity_top_k=6,
+                             doc_ids=["doc-0"], filters=odd)
+    assert set(asyncio.run(store.aquery(query)).ids or []) == {by_i[3]}
+    assert ids_of(store.get_nodes(node_ids=[by_i[0], by_i[1]], filters=odd)) == {by_i[1]}
+
+
+def test_deletes_on_a_collection_of_the_public_package(
+    legacy_collection: tuple[QdrantClient, str, dict[str, Any]],
+) -> None:
+    client, name, options = legacy_collection
+    store = QdrantVectorStore(name, client=client, **options)
+    by_i = {n.metadata["i"]: n.node_id for n in legacy_nodes()}
+    store.delete("doc-1")
+    assert ids_of(store.get_nodes()) == {by_i[i] for i in (0, 2, 3, 5)}
+    asyncio.run(store.adelete_nodes(filters=MetadataFilters(
+        filters=[MetadataFilter(key="tag", value="even")]
+    )))
+    assert ids_of(store.get_nodes()) == {by_i[3], by_i[5]}
+
+
+def test_writes_into_a_collection_of_the_public_package_keep_its_layout(
+    legacy_collection: tuple[QdrantClient, str, dict[str, Any]],
+) -> None:
+    from llama_index.vector_stores.qdrant import QdrantVectorStore as PublicStore
+
+    client, name, options = legacy_collection
+    store = QdrantVectorStore(name, client=client, **options)
+    new = TextNode(id_=str(uuid.uuid4()), text="eta rocket", metadata={"tag": "new"},
+                   embedding=[0.0, 1.0, 0.0],
+                   relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id="doc-9")})
+    store.add([new])
+    public = PublicStore(collection_name=name, client=client, **options)
+    tagged_new = MetadataFilters(filters=[MetadataFilter(key="tag", value="new")])
+    found = public.get_nodes(filters=tagged_new)
+    assert [n.node_id for n in found] == [new.node_id]
+    assert found[0].get_content() == "eta rocket" and found[0].ref_doc_id == "doc-9"
+    store.delete("doc-9")
+    assert public.get_nodes(node_ids=[new.node_id]) == []
+
+
+def test_hybrid_search_on_a_collection_of_the_public_package() -> None:
+    from llama_index.vector_stores.qdrant import QdrantVectorStore as PublicStore
+
+    client = QdrantClient(":memory:")
+    name = new_name()
+    options = {"enable_hybrid": True, "sparse_doc_fn": word_sparse, "sparse_query_fn": word_sparse}
+    PublicStore(collection_name=name, client=client, **options).add(legacy_nodes())
+    store = QdrantVectorStore(name, client=client, **options)
+    by_i = {n.metadata["i"]: n.node_id for n in legacy_nodes()}
+    sparse = store.query(VectorStoreQuery(query_str="ocean", mode=VectorStoreQueryMode.SPARSE,
+                                          similarity_top_k=3))
+    assert sparse.ids == [by_i[4]]
+    hybrid = store.query(VectorStoreQuery(
+        query_embedding=[1.0, 0.4, 0.0], query_str="ocean waves",
+        mode=VectorStoreQueryMode.HYBRID, similarity_top_k=1, sparse_top_k=1,
+    ))
+    assert hybrid.ids == [by_i[4]]  # first in both branches
+    engine_for(client).close()
