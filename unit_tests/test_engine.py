@@ -70,7 +70,7 @@ async def test_named_vectors_for_new_collections(engine: QdrantEngine) -> None:
 
 async def test_string_ids_map_to_uuid5_and_round_trip(engine: QdrantEngine) -> None:
     canonical = str(uuid.uuid4())
-    ids = ["foo", "42", canonical, "Ünïcode id 🚀", "007", canonical.upper()]
+    ids = ["foo", "42", canonical, "Ünïcode id 🚀", "007", uuid.uuid4().hex]
     inputs = [PointInput(id=i, payload={"k": i}, dense=unit_vector(i)) for i in ids]
     await engine.aupsert("c", inputs)
     got = await engine.aretrieve("c", ids)
@@ -80,6 +80,13 @@ async def test_string_ids_map_to_uuid5_and_round_trip(engine: QdrantEngine) -> N
     assert point_id_for("42") == 42
     assert point_id_for(canonical) == canonical
     assert point_id_for("007") != 7
+    # Other spellings of a UUID address the same point, as in Qdrant itself.
+    assert point_id_for(canonical.replace("-", "")) == canonical
+    assert point_id_for(canonical.upper()) == canonical
+    await engine.aupsert("c", [PointInput(canonical.upper(), {"k": "upper"}, unit_vector("u"))])
+    assert await engine.acount("c") == len(ids)
+    (hit,) = await engine.aretrieve("c", [canonical])
+    assert hit.id == canonical.upper() and hit.payload == {"k": "upper"}
 
 
 async def test_readding_an_id_overwrites(engine: QdrantEngine) -> None:

@@ -82,6 +82,10 @@ class CollectionSpec:
         if not self.dense and not self.sparse:
             raise ConfigurationError("a collection needs a dense vector, a sparse vector or both")
         object.__setattr__(self, "distance", parse_distance(self.distance))
+        # "" is how langchain-qdrant spells "the default vector": resolve it like None (the
+        # unnamed vector of an existing collection, "dense" for a new one).
+        if self.vector_name == UNNAMED_VECTOR:
+            object.__setattr__(self, "vector_name", None)
         for option in ("shard_number", "replication_factor", "write_consistency_factor"):
             value = getattr(self, option)
             if value is not None and (not isinstance(value, int) or value < 1):

@@ -1,7 +1,8 @@
 """Point ids: any string id works.
 
-Qdrant accepts only unsigned integers and UUIDs as point ids. Ids already in one of those forms
-(canonical spelling) are used as they are; every other string maps to a deterministic UUIDv5, and
+Qdrant accepts only unsigned integers and UUIDs as point ids. Ids in one of those forms are used
+as Qdrant would use them (a UUID in any spelling becomes its canonical form, the original spelling
+kept in the payload); every other string maps to a deterministic UUIDv5, and
 the original string is kept in the payload so that it round-trips exactly.
 """
 
@@ -21,16 +22,18 @@ _MAX_U64 = 2**64 - 1
 
 
 def _canonical_point_id(external_id: str) -> PointId | None:
+    """The point id Qdrant itself would use for ``external_id``, when it takes it at all."""
     if external_id.isdigit() and external_id.isascii():
         number = int(external_id)
         if str(number) == external_id and number <= _MAX_U64:
             return number
         return None
     try:
-        parsed = uuid.UUID(external_id)
+        # Qdrant accepts any spelling Python's UUID parser does (hex without dashes, braces,
+        # upper case) and stores the canonical form; langchain-qdrant's default ids are hex.
+        return str(uuid.UUID(external_id))
     except ValueError:
         return None
-    return external_id if str(parsed) == external_id else None
 
 
 def point_id_for(external_id: str | int) -> PointId:
@@ -51,7 +54,10 @@ def point_id_for(external_id: str | int) -> PointId:
 
 def needs_original_id(external_id: str | int) -> bool:
     """Whether the payload must keep ``external_id`` because the point id spells it otherwise."""
-    return isinstance(external_id, str) and _canonical_point_id(external_id) is None
+    if not isinstance(external_id, str):
+        return False
+    canonical = _canonical_point_id(external_id)
+    return canonical is None or str(canonical) != external_id
 
 
 def new_id() -> str:

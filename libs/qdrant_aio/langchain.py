@@ -1,0 +1,791 @@
+"""LangChain adapter: :class:`QdrantVectorStore`, every operation natively async.
+
+A drop-in for ``langchain_qdrant.QdrantVectorStore`` (change the import). Every operation is
+written once, as a coroutine; each sync method is a one-line call of its coroutine through
+:func:`qdrant_aio.bridge.run_sync`, so there is no thread-executor fallback anywhere and the sync
+methods work inside a running event loop too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
+from typing_extensions import Self
+
+from .bridge import run_sync
+from .config import CollectionLayout, CollectionSpec, parse_distance
+from .engine import QdrantEngine, engine_for
+from .errors import CollectionNotFoundError, ConfigurationError, InvalidInputError
+from .filters import to_qdrant_filter
+from .ingest import PointInput
+from .langchain_inputs import (
+    RetrievalMode,
+    SparseEmbedder,
+    TextInputs,
+    fusion_options,
+    prepare_inputs,
+    reject_extra,
+)
+from .langchain_scores import relevance_function
+from .payload import PayloadLayout, build_payload, read_payload
+from .query import Hit, SearchRequest
+from .sparse import Bm25Encoder
+
+__all__ = ["QdrantVectorStore", "RetrievalMode"]
+
+Client = QdrantEngine | AsyncQdrantClient | QdrantClient
+FilterLike = models.Filter | Mapping[str, Any] | None
+Fusion = Literal["rrf", "dbsf"]
+
+
+class QdrantVectorStore(VectorStore):
+    """A LangChain vector store on Qdrant, async first, with the constructor of langchain-qdrant.
+
+    ``client`` is a :class:`~qdrant_aio.QdrantEngine`, an ``AsyncQdrantClient`` or a
+    ``QdrantClient`` (stores on one client share one engine); ``None`` means a fresh embedded
+    in-memory engine. The constructor does no I/O: the collection is created on the first write
+    (named vectors, dense size from the first embedding) or validated on first use.
+
+    ``retrieval_mode``: ``DENSE`` (``embedding``), ``SPARSE`` (``sparse_embedding``, Qdrant's
+    offline BM25 by default) or ``HYBRID`` (both, fused server-side: ``fusion="rrf"`` with
+    ``rrf_k``, or ``"dbsf"``; ``prefetch_limit`` is the depth of each branch).
+    ``vector_name`` / ``sparse_vector_name`` left unset pick the collection's own (the unnamed
+    vector of a langchain-qdrant collection, else ``"dense"`` / ``"sparse"``). ``distance``
+    (default: the collection's, Cosine when creating) and the collection options ``on_disk``,
+    ``on_disk_payload``, ``hnsw_config``, ``quantization_config``, ``shard_number``,
+    ``replication_factor``, ``write_consistency_factor``, ``payload_indexes``, ``sparse_idf``
+    and ``collection_create_options`` apply when the collection is created.
+    ``validate_embeddings=False`` allows a dense store without ``embedding`` (searches by vector
+    only); ``validate_collection_config`` is accepted for compatibility (validation is lazy).
+
+    Filters (``filter=`` on every search, MMR and delete method) are a ``models.Filter`` or the
+    portable dict syntax of :mod:`qdrant_aio.filters` (``{"k": v}``, ``{"k": {"$gte": 1}}``,
+    ``{"$or": [...]}``, ...) on metadata keys. Relevance scores: see
+    :mod:`qdrant_aio.langchain_scores`.
+    """
+
+    CONTENT_KEY: str = "page_content"
+    METADATA_KEY: str = "metadata"
+
+    def __init__(
+        self,
+        client: Client | None = None,
+        collection_name: str | None = None,
+        embedding: Embeddings | None = None,
+        retrieval_mode: RetrievalMode | str = RetrievalMode.DENSE,
+        vector_name: str | None = None,
+        content_payload_key: str = CONTENT_KEY,
+        metadata_payload_key: str = METADATA_KEY,
+        distance: models.Distance | str | None = None,
+        sparse_embedding: Any | None = None,
+        sparse_vector_name: str | None = None,
+        validate_embeddings: bool = True,
+        validate_collection_config: bool = True,
+        *,
+        fusion: Fusion = "rrf",
+        rrf_k: int | None = None,
+        prefetch_limit: int | None = None,
+        batch_size: int = 64,
+        on_disk: bool | None = None,
+        on_disk_payload: bool | None = None,
+        hnsw_config: models.HnswConfigDiff | None = None,
+        quantization_config: models.QuantizationConfig | None = None,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
+        write_consistency_factor: int | None = None,
+        payload_indexes: Mapping[str, models.PayloadSchemaType | models.PayloadSchemaParams]
+        | None = None,
+        sparse_idf: bool = True,
+        collection_create_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        try:
+            mode = RetrievalMode(retrieval_mode)
+        except ValueError as error:
+            raise ConfigurationError(f"unknown retrieval_mode {retrieval_mode!r}") from error
+        if validate_embeddings and mode != RetrievalMode.SPARSE and embedding is None:
+            raise ConfigurationError(f"retrieval_mode={mode.value!r} needs embedding=")
+        if fusion not in ("rrf", "dbsf"):
+            raise ConfigurationError(f"fusion must be 'rrf' or 'dbsf', got {fusion!r}")
+        if rrf_k is not None and rrf_k < 1:
+            raise ConfigurationError(f"rrf_k must be a positive integer, got {rrf_k!r}")
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size!r}")
+        self._engine = QdrantEngine() if client is None else engine_for(client)
+        self._owns_engine = client is None
+        self.collection_name = collection_name or f"langchain-{uuid.uuid4().hex}"
+        self._embeddings = embedding
+        self.retrieval_mode = mode
+        # langchain-qdrant spells "the unnamed vector" as ""; here None means "the default".
+        self.vector_name = vector_name or None
+        self.sparse_vector_name = sparse_vector_name or None
+        self.content_payload_key = content_payload_key
+        self.metadata_payload_key = metadata_payload_key
+        self.distance = parse_distance(distance)
+        self.fusion: Fusion = fusion
+        self.rrf_k = rrf_k
+        self.prefetch_limit = prefetch_limit
+        self.batch_size = batch_size
+        self.validate_collection_config = validate_collection_config
+        self._payload_layout = PayloadLayout(content_payload_key, metadata_payload_key)
+        self._collection_seen = False
+        self._sparse: SparseEmbedder | None = None
+        self.sparse_embedding = sparse_embedding
+        if mode != RetrievalMode.DENSE:
+            self._sparse = SparseEmbedder(sparse_embedding or Bm25Encoder())
+            self.sparse_embedding = self._sparse.encoder
+        dense = mode != RetrievalMode.SPARSE
+        sparse = mode != RetrievalMode.DENSE
+        self._spec = CollectionSpec(
+            dense=dense,
+            sparse=sparse,
+            vector_name=self.vector_name if dense else None,
+            sparse_vector_name=self.sparse_vector_name if sparse else None,
+            distance=self.distance if dense else None,
+            on_disk=on_disk,
+            on_disk_payload=on_disk_payload,
+            hnsw_config=hnsw_config,
+            quantization_config=quantization_config,
+            shard_number=shard_number,
+            replication_factor=replication_factor,
+            write_consistency_factor=write_consistency_factor,
+            payload_indexes=dict(payload_indexes or {}),
+            sparse_idf=sparse_idf,
+            extra_create_options=dict(collection_create_options or {}),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(collection_name={self.collection_name!r}, "
+            f"retrieval_mode={self.retrieval_mode.value!r}, engine={self._engine!r})"
+        )
+
+    @property
+    def engine(self) -> QdrantEngine:
+        """The engine this store sends every request through."""
+        return self._engine
+
+    @property
+    def embeddings(self) -> Embeddings | None:
+        return self._embeddings
+
+    @property
+    def collection_spec(self) -> CollectionSpec:
+        """What this store needs of its collection (and how it creates it)."""
+        return self._spec
+
+    def _require_embeddings(self) -> Embeddings:
+        if self._embeddings is None:
+            raise ConfigurationError("this store has no embedding=; it can search by vector only")
+        return self._embeddings
+
+    def _require_sparse(self) -> SparseEmbedder:
+        if self._sparse is None:
+            raise ConfigurationError("a dense store has no sparse vectors")
+        return self._sparse
+
+    def _filter(self, filter: FilterLike) -> models.Filter | None:
+        return to_qdrant_filter(filter, metadata_key=self.metadata_payload_key)
+
+    def _document(self, hit: Hit) -> Document:
+        content = read_payload(hit.payload, self._payload_layout)
+        return Document(page_content=content.text, metadata=content.metadata, id=hit.id)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def aclose(self) -> None:
+        """Close the engine if this store created it (a given client or engine stays open)."""
+        if self._owns_engine:
+            await self._engine.aclose()
+
+    def close(self) -> None:
+        """Sync twin of :meth:`aclose`."""
+        return run_sync(self.aclose())
+
+    async def adelete_collection(self) -> bool:
+        """Delete the whole collection. True if it existed."""
+        self._collection_seen = False
+        return await self._engine.adelete_collection(self.collection_name)
+
+    def delete_collection(self) -> bool:
+        """Sync twin of :meth:`adelete_collection`."""
+        return run_sync(self.adelete_collection())
+
+    # ------------------------------------------------------------------ writes
+
+    async def _aembed_documents(
+        self, texts: list[str]
+    ) -> tuple[list[list[float]] | None, list[models.SparseVector] | None]:
+        async def dense() -> list[list[float]] | None:
+            if self.retrieval_mode == RetrievalMode.SPARSE:
+                return None
+            return await self._require_embeddings().aembed_documents(texts)
+
+        async def sparse() -> list[models.SparseVector] | None:
+            return None if self._sparse is None else await self._sparse.documents(texts)
+
+        dense_vectors, sparse_vectors = await asyncio.gather(dense(), sparse())
+        for vectors, kind in ((dense_vectors, "dense"), (sparse_vectors, "sparse")):
+            if vectors is not None and len(vectors) != len(texts):
+                raise InvalidInputError(
+                    f"the {kind} embeddings returned {len(vectors)} vectors for {len(texts)} texts"
+                )
+        return dense_vectors, sparse_vectors
+
+    async def _point_batches(
+        self, inputs: TextInputs, batch_size: int
+    ) -> AsyncIterator[list[PointInput]]:
+        # The engine sends batch n while this generator embeds batch n + 1.
+        for start in range(0, len(inputs.keep), batch_size):
+            positions = inputs.keep[start : start + batch_size]
+            texts = [inputs.texts[i] for i in positions]
+            dense, sparse = await self._aembed_documents(texts)
+            yield [
+                PointInput(
+                    id=inputs.ids[position],
+                    payload=build_payload(
+                        inputs.texts[position], inputs.metadatas[position], self._payload_layout
+                    ),
+                    dense=dense[n] if dense is not None else None,
+                    sparse=sparse[n] if sparse is not None else None,
+                )
+                for n, position in enumerate(positions)
+            ]
+
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: Iterable[Mapping[str, Any] | None] | None = None,
+        ids: Iterable[str | int | None] | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed and upsert texts; return their ids, one per text, in input order.
+
+        Any iterables are accepted (generators are read once). Texts without an id get a new
+        UUID4; any string id works and re-adding an id overwrites. Mismatched lengths or bad ids
+        raise :class:`InvalidInputError` before anything is embedded or written. Embedding of
+        the next batch overlaps the upsert of the previous one.
+        """
+        reject_extra(kwargs, "add_texts")
+        inputs = prepare_inputs(texts, metadatas, ids)
+        size = batch_size if batch_size is not None else self.batch_size
+        if size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {size}")
+        if inputs.keep:
+            await self._engine.aupsert(
+                self.collection_name, self._point_batches(inputs, size), self._spec
+            )
+            self._collection_seen = True
+        return inputs.ids
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: Iterable[Mapping[str, Any] | None] | None = None,
+        ids: Iterable[str | int | None] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Sync twin of :meth:`aadd_texts`."""
+        return run_sync(self.aadd_texts(texts, metadatas, ids, **kwargs))
+
+    async def aadd_documents(
+        self, documents: Iterable[Document], ids: Iterable[str | None] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Upsert documents; ``ids`` wins over ``Document.id``, which wins over a new UUID4."""
+        docs = list(documents)
+        if ids is None:
+            ids = [doc.id for doc in docs]
+        return await self.aadd_texts(
+            [doc.page_content for doc in docs], [doc.metadata for doc in docs], ids, **kwargs
+        )
+
+    def add_documents(
+        self, documents: Iterable[Document], ids: Iterable[str | None] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Sync twin of :meth:`aadd_documents`."""
+        return run_sync(self.aadd_documents(documents, ids, **kwargs))
+
+    async def adelete(
+        self, ids: Sequence[str] | None = None, *, filter: FilterLike = None, **kwargs: Any
+    ) -> bool:
+        """Delete by ids, by ``filter=``, or both (their intersection); missing ids are fine.
+
+        With neither, raises :class:`InvalidInputError` instead of emptying the collection (use
+        :meth:`adelete_collection` for that).
+        """
+        reject_extra(kwargs, "delete")
+        qdrant_filter = self._filter(filter)
+        if ids is None and qdrant_filter is None:
+            raise InvalidInputError(
+                "delete needs ids or filter=; to remove everything use delete_collection()"
+            )
+        if isinstance(ids, (str, bytes)):
+            raise InvalidInputError("ids must be a list of ids, not one string")
+        await self._engine.adelete(
+            self.collection_name, ids=None if ids is None else list(ids), filter=qdrant_filter
+        )
+        return True
+
+    def delete(
+        self, ids: Sequence[str] | None = None, *, filter: FilterLike = None, **kwargs: Any
+    ) -> bool:
+        """Sync twin of :meth:`adelete`."""
+        return run_sync(self.adelete(ids, filter=filter, **kwargs))
+
+    # ------------------------------------------------------------------ reads
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Documents by id, in the order asked; ids not stored are skipped."""
+        if isinstance(ids, (str, bytes)):
+            raise InvalidInputError("ids must be a list of ids, not one string")
+        hits = await self._engine.aretrieve(self.collection_name, list(ids))
+        return [self._document(hit) for hit in hits]
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Sync twin of :meth:`aget_by_ids`."""
+        return run_sync(self.aget_by_ids(ids))
+
+    async def _alayout(self) -> CollectionLayout | None:
+        if not self._collection_seen and not self._spec.dense:
+            # The engine creates a missing sparse-only collection on first use; a read must not.
+            if not await self._engine.acollection_exists(self.collection_name):
+                return None
+        try:
+            layout = await self._engine.aensure_collection(self.collection_name, self._spec)
+        except CollectionNotFoundError:
+            return None
+        self._collection_seen = True
+        return layout
+
+    async def _asearch(self, request: SearchRequest) -> tuple[list[Hit], CollectionLayout | None]:
+        layout = await self._alayout()
+        if layout is None:  # nothing was ever written: an empty result, not an error
+            return [], None
+        try:
+            hits = await self._engine.aquery(self.collection_name, request, self._spec)
+        except CollectionNotFoundError:
+            return [], None
+        return hits, layout
+
+    async def _aquery_request(
+        self,
+        query: str,
+        k: int,
+        filter: FilterLike,
+        offset: int,
+        score_threshold: float | None,
+        hybrid_fusion: object,
+    ) -> SearchRequest:
+        async def dense() -> list[float] | None:
+            if self.retrieval_mode == RetrievalMode.SPARSE:
+                return None
+            return await self._require_embeddings().aembed_query(query)
+
+        async def sparse() -> models.SparseVector | None:
+            return None if self._sparse is None else await self._sparse.query(query)
+
+        fusion, rrf_k = fusion_options(hybrid_fusion, self.fusion, self.rrf_k)
+        dense_vector, sparse_vector = await asyncio.gather(dense(), sparse())
+        return SearchRequest(
+            dense=dense_vector,
+            sparse=sparse_vector,
+            limit=k,
+            offset=offset,
+            filter=self._filter(filter),
+            score_threshold=score_threshold,
+            fusion=fusion,
+            rrf_k=rrf_k,
+            prefetch_limit=self.prefetch_limit,
+        )
+
+    def _dense_request(
+        self, embedding: Sequence[float], k: int, filter: FilterLike, offset: int,
+        score_threshold: float | None,
+    ) -> SearchRequest:
+        if self.retrieval_mode == RetrievalMode.SPARSE:
+            raise ConfigurationError("a sparse store has no dense vectors to search by vector")
+        return SearchRequest(
+            dense=list(embedding), limit=k, offset=offset, filter=self._filter(filter),
+            score_threshold=score_threshold,
+        )
+
+    def _scored(self, hits: list[Hit]) -> list[tuple[Document, float]]:
+        return [(self._document(hit), hit.score if hit.score is not None else 0.0) for hit in hits]
+
+    async def asimilarity_search_with_score(
+        self,
+        query: str,
+        k: int = 4,
+        filter: FilterLike = None,
+        *,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        hybrid_fusion: object = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """Documents most similar to ``query`` with Qdrant's raw scores, best first.
+
+        Raw scores as langchain-qdrant returns them: cosine or dot similarity, Euclid or
+        Manhattan distance, sparse dot product, or the fused score in hybrid mode.
+        ``score_threshold`` is a raw score handed to Qdrant (a minimum similarity, or a maximum
+        distance). ``hybrid_fusion`` overrides the store's fusion for this call.
+        """
+        reject_extra(kwargs, "similarity_search_with_score")
+        request = await self._aquery_request(
+            query, k, filter, offset, score_threshold, hybrid_fusion
+        )
+        hits, _ = await self._asearch(request)
+        return self._scored(hits)
+
+    def similarity_search_with_score(
+        self, query: str, k: int = 4, filter: FilterLike = None, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Sync twin of :meth:`asimilarity_search_with_score`."""
+        return run_sync(self.asimilarity_search_with_score(query, k, filter, **kwargs))
+
+    async def asimilarity_search(
+        self, query: str, k: int = 4, filter: FilterLike = None, **kwargs: Any
+    ) -> list[Document]:
+        """Documents most similar to ``query``; options as in the ``_with_score`` search."""
+        scored = await self.asimilarity_search_with_score(query, k, filter, **kwargs)
+        return [doc for doc, _ in scored]
+
+    def similarity_search(
+        self, query: str, k: int = 4, filter: FilterLike = None, **kwargs: Any
+    ) -> list[Document]:
+        """Sync twin of :meth:`asimilarity_search`."""
+        return run_sync(self.asimilarity_search(query, k, filter, **kwargs))
+
+    async def asimilarity_search_with_score_by_vector(
+        self,
+        embedding: Sequence[float],
+        k: int = 4,
+        filter: FilterLike = None,
+        *,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """Documents nearest to a dense ``embedding`` with raw scores (dense vector only)."""
+        reject_extra(kwargs, "similarity_search_with_score_by_vector")
+        request = self._dense_request(embedding, k, filter, offset, score_threshold)
+        hits, _ = await self._asearch(request)
+        return self._scored(hits)
+
+    def similarity_search_with_score_by_vector(
+        self, embedding: Sequence[float], k: int = 4, filter: FilterLike = None, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Sync twin of :meth:`asimilarity_search_with_score_by_vector`."""
+        return run_sync(self.asimilarity_search_with_score_by_vector(
+            embedding, k, filter, **kwargs
+        ))
+
+    async def asimilarity_search_by_vector(
+        self, embedding: Sequence[float], k: int = 4, filter: FilterLike = None, **kwargs: Any
+    ) -> list[Document]:
+        """Documents nearest to a dense ``embedding`` (dense and hybrid stores)."""
+        scored = await self.asimilarity_search_with_score_by_vector(embedding, k, filter, **kwargs)
+        return [doc for doc, _ in scored]
+
+    def similarity_search_by_vector(
+        self, embedding: Sequence[float], k: int = 4, filter: FilterLike = None, **kwargs: Any
+    ) -> list[Document]:
+        """Sync twin of :meth:`asimilarity_search_by_vector`."""
+        return run_sync(self.asimilarity_search_by_vector(embedding, k, filter, **kwargs))
+
+    async def _asimilarity_search_with_relevance_scores(
+        self,
+        query: str,
+        k: int = 4,
+        filter: FilterLike = None,
+        *,
+        score_threshold: float | None = None,
+        offset: int = 0,
+        hybrid_fusion: object = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """Documents with relevance scores in [0, 1] (fixed maps of :mod:`.langchain_scores`).
+
+        ``score_threshold`` is a relevance: hits below it are dropped. The maps are monotonic,
+        so this keeps exactly the hits of the top ``k`` a threshold on raw scores would keep.
+        """
+        reject_extra(kwargs, "similarity_search_with_relevance_scores")
+        if score_threshold is not None and not isinstance(score_threshold, (int, float)):
+            raise InvalidInputError(f"score_threshold must be a number, got {score_threshold!r}")
+        request = await self._aquery_request(query, k, filter, offset, None, hybrid_fusion)
+        hits, layout = await self._asearch(request)
+        kind: Literal["dense", "sparse", "hybrid"] = (
+            "hybrid" if request.hybrid else "dense" if request.dense is not None else "sparse"
+        )
+        to_relevance = relevance_function(
+            kind,
+            distance=layout.distance if layout is not None else None,
+            fusion=request.fusion,
+            rrf_k=request.rrf_k,
+        )
+        scored = [(doc, to_relevance(score)) for doc, score in self._scored(hits)]
+        if score_threshold is None:
+            return scored
+        return [(doc, score) for doc, score in scored if score >= score_threshold]
+
+    def _similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Sync twin of :meth:`_asimilarity_search_with_relevance_scores`."""
+        return run_sync(self._asimilarity_search_with_relevance_scores(query, k, **kwargs))
+
+    async def asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents with relevance scores in [0, 1], 1 most similar; ``score_threshold=``
+        (a relevance), ``filter=``, ``offset=`` and ``hybrid_fusion=`` as in the other searches.
+        """
+        return await self._asimilarity_search_with_relevance_scores(query, k, **kwargs)
+
+    def similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Sync twin of :meth:`asimilarity_search_with_relevance_scores`."""
+        return run_sync(self.asimilarity_search_with_relevance_scores(query, k, **kwargs))
+
+    async def amax_marginal_relevance_search_by_vector(
+        self,
+        embedding: Sequence[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: FilterLike = None,
+        *,
+        score_threshold: float | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Maximal marginal relevance around a dense ``embedding``, run by Qdrant natively.
+
+        LangChain's meaning: ``lambda_mult=1`` is pure relevance, ``0`` the most diverse;
+        ``fetch_k`` nearest candidates are re-ranked into ``k`` results.
+        """
+        reject_extra(kwargs, "max_marginal_relevance_search_by_vector")
+        if self.retrieval_mode == RetrievalMode.SPARSE:
+            raise ConfigurationError("a sparse store has no dense vectors to search by vector")
+        request = SearchRequest(
+            dense=list(embedding), limit=k, filter=self._filter(filter),
+            score_threshold=score_threshold, mmr_lambda=lambda_mult, mmr_candidates=fetch_k,
+        )
+        hits, _ = await self._asearch(request)
+        return [self._document(hit) for hit in hits]
+
+    def max_marginal_relevance_search_by_vector(
+        self, embedding: Sequence[float], k: int = 4, fetch_k: int = 20,
+        lambda_mult: float = 0.5, filter: FilterLike = None, **kwargs: Any,
+    ) -> list[Document]:
+        """Sync twin of :meth:`amax_marginal_relevance_search_by_vector`."""
+        return run_sync(self.amax_marginal_relevance_search_by_vector(
+            embedding, k, fetch_k, lambda_mult, filter, **kwargs
+        ))
+
+    async def amax_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: FilterLike = None,
+        *,
+        score_threshold: float | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Maximal marginal relevance for ``query`` (see the by-vector method for the meaning).
+
+        Dense and hybrid stores diversify over the dense vector, sparse stores over the sparse
+        one (MMR re-ranks one vector space; it is not fused).
+        """
+        if self.retrieval_mode != RetrievalMode.SPARSE:
+            embedding = await self._require_embeddings().aembed_query(query)
+            return await self.amax_marginal_relevance_search_by_vector(
+                embedding, k, fetch_k, lambda_mult, filter, score_threshold=score_threshold,
+                **kwargs,
+            )
+        reject_extra(kwargs, "max_marginal_relevance_search")
+        request = SearchRequest(
+            sparse=await self._require_sparse().query(query), limit=k,
+            filter=self._filter(filter), score_threshold=score_threshold,
+            mmr_lambda=lambda_mult, mmr_candidates=fetch_k,
+        )
+        hits, _ = await self._asearch(request)
+        return [self._document(hit) for hit in hits]
+
+    def max_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
+        filter: FilterLike = None, **kwargs: Any,
+    ) -> list[Document]:
+        """Sync twin of :meth:`amax_marginal_relevance_search`."""
+        return run_sync(self.amax_marginal_relevance_search(
+            query, k, fetch_k, lambda_mult, filter, **kwargs
+        ))
+
+    async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """``"similarity"``, ``"similarity_score_threshold"`` or ``"mmr"`` search for ``query``."""
+        if search_type == "similarity":
+            return await self.asimilarity_search(query, **kwargs)
+        if search_type == "similarity_score_threshold":
+            scored = await self.asimilarity_search_with_relevance_scores(query, **kwargs)
+            return [doc for doc, _ in scored]
+        if search_type == "mmr":
+            return await self.amax_marginal_relevance_search(query, **kwargs)
+        raise InvalidInputError(
+            f"search_type {search_type!r} not allowed; expected 'similarity', "
+            "'similarity_score_threshold' or 'mmr'"
+        )
+
+    def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """Sync twin of :meth:`asearch`."""
+        return run_sync(self.asearch(query, search_type, **kwargs))
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def _connect(
+        cls, client: Client | None, connection: Mapping[str, Any]
+    ) -> tuple[QdrantEngine, bool]:
+        given = {k: v for k, v in connection.items() if v is not None}
+        if client is not None:
+            if given:
+                raise ConfigurationError(
+                    f"give either client= or connection options, not both (got {sorted(given)})"
+                )
+            return engine_for(client), False
+        return QdrantEngine(**given), True
+
+    @classmethod
+    async def afrom_texts(
+        cls,
+        texts: Iterable[str],
+        embedding: Embeddings | None = None,
+        metadatas: Iterable[Mapping[str, Any] | None] | None = None,
+        ids: Iterable[str | int | None] | None = None,
+        collection_name: str | None = None,
+        *,
+        client: Client | None = None,
+        location: str | None = None,
+        url: str | None = None,
+        port: int | None = None,
+        grpc_port: int | None = None,
+        prefer_grpc: bool | None = None,
+        https: bool | None = None,
+        api_key: str | None = None,
+        prefix: str | None = None,
+        timeout: int | None = None,
+        host: str | None = None,
+        path: str | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        batch_size: int = 64,
+        force_recreate: bool = False,
+        **store_options: Any,
+    ) -> Self:
+        """A store on a new or existing collection, filled with ``texts``.
+
+        Connect with ``client=`` (engine or client) or the connection options of
+        :class:`~qdrant_aio.QdrantEngine` (``location``, ``path``, ``url``, ``api_key``, ...);
+        with neither, an embedded in-memory engine. ``collection_name`` defaults to a new UUID
+        name; ``force_recreate`` drops an existing collection first. ``store_options`` are the
+        constructor's (``retrieval_mode``, ``sparse_embedding``, ``distance``, ...).
+        """
+        engine, owned = cls._connect(client, {
+            "location": location, "url": url, "port": port, "grpc_port": grpc_port,
+            "prefer_grpc": prefer_grpc, "https": https, "api_key": api_key, "prefix": prefix,
+            "timeout": timeout, "host": host, "path": path, "client_options": client_options,
+        })
+        store = cls(engine, collection_name, embedding, batch_size=batch_size, **store_options)
+        store._owns_engine = owned
+        if force_recreate:
+            await engine.adelete_collection(store.collection_name)
+        await store.aadd_texts(texts, metadatas, ids)
+        return store
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Iterable[str],
+        embedding: Embeddings | None = None,
+        metadatas: Iterable[Mapping[str, Any] | None] | None = None,
+        ids: Iterable[str | int | None] | None = None,
+        collection_name: str | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """Sync twin of :meth:`afrom_texts`."""
+        return run_sync(cls.afrom_texts(
+            texts, embedding, metadatas, ids, collection_name, **kwargs
+        ))
+
+    @classmethod
+    async def afrom_documents(
+        cls, documents: Iterable[Document], embedding: Embeddings | None = None, **kwargs: Any
+    ) -> Self:
+        """:meth:`afrom_texts` for documents (``ids=`` wins over ``Document.id``)."""
+        docs = list(documents)
+        ids = kwargs.pop("ids", None)
+        return await cls.afrom_texts(
+            [doc.page_content for doc in docs], embedding, [doc.metadata for doc in docs],
+            ids if ids is not None else [doc.id for doc in docs], **kwargs,
+        )
+
+    @classmethod
+    def from_documents(
+        cls, documents: Iterable[Document], embedding: Embeddings | None = None, **kwargs: Any
+    ) -> Self:
+        """Sync twin of :meth:`afrom_documents`."""
+        return run_sync(cls.afrom_documents(documents, embedding, **kwargs))
+
+    @classmethod
+    async def afrom_existing_collection(
+        cls,
+        collection_name: str,
+        embedding: Embeddings | None = None,
+        *,
+        client: Client | None = None,
+        location: str | None = None,
+        url: str | None = None,
+        port: int | None = None,
+        grpc_port: int | None = None,
+        prefer_grpc: bool | None = None,
+        https: bool | None = None,
+        api_key: str | None = None,
+        prefix: str | None = None,
+        timeout: int | None = None,
+        host: str | None = None,
+        path: str | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        **store_options: Any,
+    ) -> Self:
+        """A store on an existing collection, validated now.
+
+        Raises :class:`~qdrant_aio.CollectionNotFoundError` if it does not exist and
+        :class:`~qdrant_aio.CollectionMismatchError` if it does not fit the store's settings.
+        """
+        engine, owned = cls._connect(client, {
+            "location": location, "url": url, "port": port, "grpc_port": grpc_port,
+            "prefer_grpc": prefer_grpc, "https": https, "api_key": api_key, "prefix": prefix,
+            "timeout": timeout, "host": host, "path": path, "client_options": client_options,
+        })
+        store = cls(engine, collection_name, embedding, **store_options)
+        store._owns_engine = owned
+        if not await engine.acollection_exists(collection_name):
+            raise CollectionNotFoundError(collection_name)
+        await engine.aensure_collection(collection_name, store._spec)
+        return store
+
+    @classmethod
+    def from_existing_collection(
+        cls, collection_name: str, embedding: Embeddings | None = None, **kwargs: Any
+    ) -> Self:
+        """Sync twin of :meth:`afrom_existing_collection`."""
+        return run_sync(cls.afrom_existing_collection(collection_name, embedding, **kwargs))

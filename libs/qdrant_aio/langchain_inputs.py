@@ -1,0 +1,194 @@
+"""I/O-free helpers of the LangChain adapter: input checks, id handling, sparse encoder access.
+
+Inputs are materialised and checked in full before anything is embedded or written, so a length
+mismatch or a bad id raises :class:`~qdrant_aio.errors.InvalidInputError` with nothing written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal
+
+from qdrant_client import models
+
+from .errors import ConfigurationError, InvalidInputError
+from .ids import PointId, new_id, point_id_for
+from .sparse import SparseEncoder, aencode_documents, aencode_query, to_sparse_vector
+
+__all__ = [
+    "RetrievalMode",
+    "TextInputs",
+    "prepare_inputs",
+    "SparseEmbedder",
+    "fusion_options",
+    "reject_extra",
+]
+
+Fusion = Literal["rrf", "dbsf"]
+
+
+class RetrievalMode(str, Enum):
+    """Which vectors a store writes and searches (same names and values as langchain-qdrant's)."""
+
+    DENSE = "dense"
+    SPARSE = "sparse"
+    HYBRID = "hybrid"
+
+
+@dataclass(frozen=True)
+class TextInputs:
+    """Texts, metadatas and ids of one add call, aligned, with duplicates resolved.
+
+    ``ids`` has one id per input text (what the add call returns); ``keep`` lists the positions
+    to write: for an id given several times only its last occurrence, as if the texts were
+    added one after another.
+    """
+
+    texts: list[str]
+    metadatas: list[Mapping[str, Any]]
+    ids: list[str]
+    keep: list[int]
+
+
+def _one_per_text(value: object, what: str) -> list[Any]:
+    if isinstance(value, (str, bytes, Mapping)):
+        raise InvalidInputError(
+            f"{what} must be an iterable with one entry per text, got a {type(value).__name__}"
+        )
+    if not isinstance(value, Iterable):
+        raise InvalidInputError(f"{what} must be an iterable, got {type(value).__name__}")
+    return list(value)
+
+
+def _external_id(value: object, index: int) -> tuple[str, PointId]:
+    if value is None:
+        fresh = new_id()
+        return fresh, point_id_for(fresh)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidInputError(f"ids[{index}] must be a str or an int, got {value!r}")
+    try:
+        point_id = point_id_for(value)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"ids[{index}] is not a valid id: {error}") from error
+    return (value if isinstance(value, str) else str(value)), point_id
+
+
+def prepare_inputs(
+    texts: Iterable[str],
+    metadatas: Iterable[Mapping[str, Any] | None] | None,
+    ids: Iterable[str | int | None] | None,
+) -> TextInputs:
+    """Materialise and check the inputs of an add call (generators are read once, here)."""
+    text_list = _one_per_text(texts, "texts")
+    for index, text in enumerate(text_list):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"texts[{index}] must be a str, got {type(text).__name__}")
+    count = len(text_list)
+    metadata_list: list[Mapping[str, Any]] = []
+    if metadatas is None:
+        metadata_list = [{}] * count  # never mutated: payloads copy metadata
+    else:
+        raw_metadatas = _one_per_text(metadatas, "metadatas")
+        if len(raw_metadatas) != count:
+            raise InvalidInputError(
+                f"got {count} texts but {len(raw_metadatas)} metadatas; give one per text"
+            )
+        for index, metadata in enumerate(raw_metadatas):
+            if metadata is not None and not isinstance(metadata, Mapping):
+                raise InvalidInputError(
+                    f"metadatas[{index}] must be a dict, got {type(metadata).__name__}"
+                )
+            metadata_list.append(metadata or {})
+    raw_ids: list[Any] = [None] * count
+    if ids is not None:
+        raw_ids = _one_per_text(ids, "ids")
+        if len(raw_ids) != count:
+            raise InvalidInputError(f"got {count} texts but {len(raw_ids)} ids; give one per text")
+    id_list: list[str] = []
+    last: dict[PointId, int] = {}
+    for index, raw in enumerate(raw_ids):
+        external, point_id = _external_id(raw, index)
+        id_list.append(external)
+        last[point_id] = index
+    return TextInputs(text_list, metadata_list, id_list, sorted(last.values()))
+
+
+class SparseEmbedder:
+    """Async access to a sparse encoder of any accepted kind.
+
+    Accepted: a :class:`~qdrant_aio.sparse.SparseEncoder` (``encode_documents``/``encode_query``,
+    such as :class:`~qdrant_aio.sparse.Bm25Encoder`), or an object in the style of
+    langchain-qdrant's ``SparseEmbeddings`` (``embed_documents``/``embed_query`` returning objects
+    with ``indices`` and ``values``). Its ``aembed_documents``/``aembed_query`` are awaited when
+    it has them; otherwise its sync methods run in a worker thread, off the event loop.
+    """
+
+    def __init__(self, encoder: Any) -> None:
+        if isinstance(encoder, SparseEncoder):
+            self.kind = "encoder"
+        elif callable(getattr(encoder, "embed_documents", None)) and callable(
+            getattr(encoder, "embed_query", None)
+        ):
+            self.kind = "embeddings"
+        else:
+            raise ConfigurationError(
+                "sparse_embedding must have encode_documents/encode_query or "
+                f"embed_documents/embed_query; got {type(encoder).__name__}"
+            )
+        self.encoder = encoder
+
+    async def documents(self, texts: list[str]) -> list[models.SparseVector]:
+        if self.kind == "encoder":
+            return await aencode_documents(self.encoder, texts)
+        native = getattr(self.encoder, "aembed_documents", None)
+        if callable(native):
+            raw = await native(texts)
+        else:
+            raw = await asyncio.to_thread(self.encoder.embed_documents, texts)
+        return [to_sparse_vector(v) for v in raw]
+
+    async def query(self, text: str) -> models.SparseVector:
+        if self.kind == "encoder":
+            return await aencode_query(self.encoder, text)
+        native = getattr(self.encoder, "aembed_query", None)
+        if callable(native):
+            raw = await native(text)
+        else:
+            raw = await asyncio.to_thread(self.encoder.embed_query, text)
+        return to_sparse_vector(raw)
+
+
+def fusion_options(
+    hybrid_fusion: object, default_fusion: Fusion, default_rrf_k: int | None
+) -> tuple[Fusion, int | None]:
+    """Fusion and RRF constant of one search.
+
+    ``hybrid_fusion`` is ``None`` (the store's setting), ``"rrf"``/``"dbsf"``, or, as in
+    langchain-qdrant, a ``models.FusionQuery`` or a ``models.RrfQuery`` without weights.
+    """
+    if hybrid_fusion is None:
+        return default_fusion, default_rrf_k
+    if hybrid_fusion in ("rrf", "dbsf"):
+        return ("rrf", default_rrf_k) if hybrid_fusion == "rrf" else ("dbsf", None)
+    if isinstance(hybrid_fusion, models.FusionQuery):
+        if hybrid_fusion.fusion == models.Fusion.DBSF:
+            return "dbsf", None
+        return "rrf", default_rrf_k
+    if isinstance(hybrid_fusion, models.RrfQuery):
+        if hybrid_fusion.rrf.weights is not None:
+            raise InvalidInputError("weighted RRF is not supported; give an RrfQuery without them")
+        return "rrf", hybrid_fusion.rrf.k
+    raise InvalidInputError(
+        "hybrid_fusion must be 'rrf', 'dbsf', a models.FusionQuery or a models.RrfQuery, "
+        f"got {hybrid_fusion!r}"
+    )
+
+
+def reject_extra(kwargs: Mapping[str, Any], method: str) -> None:
+    """Fail loudly on options this store does not know, instead of silently ignoring them."""
+    if kwargs:
+        names = ", ".join(sorted(kwargs))
+        raise TypeError(f"QdrantVectorStore.{method}() got unexpected keyword argument(s): {names}")

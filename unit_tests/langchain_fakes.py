@@ -1,0 +1,94 @@
+"""Deterministic fakes for the LangChain adapter tests: embeddings and sparse encoders."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import zlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from langchain_core.embeddings import Embeddings
+
+
+class TableEmbeddings(Embeddings):
+    """Vectors looked up in a table (crafted geometry); async methods are native.
+
+    The sync methods raise: the store must only ever use ``aembed_documents``/``aembed_query``.
+    Every async call yields to the loop once, as a real network client would.
+    """
+
+    def __init__(self, table: Mapping[str, Sequence[float]]) -> None:
+        self.table = {k: list(v) for k, v in table.items()}
+        self.document_calls: list[list[str]] = []
+        self.query_calls: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise AssertionError("the store called the sync embed_documents")
+
+    def embed_query(self, text: str) -> list[float]:
+        raise AssertionError("the store called the sync embed_query")
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.document_calls.append(list(texts))
+        await asyncio.sleep(0)
+        return [self.table[t] for t in texts]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        self.query_calls.append(text)
+        await asyncio.sleep(0)
+        return self.table[text]
+
+
+@dataclass
+class FakeSparseVector:
+    indices: list[int]
+    values: list[float]
+
+
+def _bag(text: str) -> FakeSparseVector:
+    counts = Counter(zlib.crc32(token.encode()) % 10_000 for token in text.lower().split())
+    indices = sorted(counts)
+    return FakeSparseVector(indices, [float(counts[i]) for i in indices])
+
+
+@dataclass
+class SyncSparseEmbeddings:
+    """A langchain-qdrant style sparse encoder with sync methods only (bag of hashed words)."""
+
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def embed_documents(self, texts: list[str]) -> list[FakeSparseVector]:
+        self.threads.append(threading.current_thread())
+        return [_bag(t) for t in texts]
+
+    def embed_query(self, text: str) -> FakeSparseVector:
+        self.threads.append(threading.current_thread())
+        return _bag(text)
+
+
+@dataclass
+class AsyncSparseEmbeddings:
+    """A sparse encoder with native async methods; its sync methods must not be used."""
+
+    calls: list[str] = field(default_factory=list)
+
+    def embed_documents(self, texts: list[str]) -> list[FakeSparseVector]:
+        raise AssertionError("the store called the sync embed_documents of a sparse encoder")
+
+    def embed_query(self, text: str) -> FakeSparseVector:
+        raise AssertionError("the store called the sync embed_query of a sparse encoder")
+
+    async def aembed_documents(self, texts: list[str]) -> list[FakeSparseVector]:
+        self.calls.append("documents")
+        return [_bag(t) for t in texts]
+
+    async def aembed_query(self, text: str) -> FakeSparseVector:
+        self.calls.append("query")
+        return _bag(text)
+
+
+def bag_of_words(text: str) -> FakeSparseVector:
+    """The sparse vector the fakes above give ``text``."""
+    return _bag(text)
