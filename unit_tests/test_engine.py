@@ -415,3 +415,44 @@ async def test_hybrid_branch_depths_reach_the_request() -> None:
     (query,) = [kw for name, kw in client.calls if name == "query_points"]
     assert [p.limit for p in query["prefetch"]] == [9, 5]
     await engine.aclose()
+
+
+async def test_small_source_batches_are_regrouped_into_full_requests() -> None:
+    engine, client = recording_engine(ingest=IngestOptions(batch_size=25))
+    inputs = points(100)
+
+    async def pieces() -> Any:
+        for start in range(0, 100, 10):
+            yield inputs[start : start + 10]
+
+    await engine.aupsert("c", pieces())
+    sizes = [len(kw["points"]) for name, kw in client.calls if name == "upsert"]
+    assert sizes == [25, 25, 25, 25]
+    await engine.aclose()
+
+
+async def test_a_failing_source_reports_every_id_not_written() -> None:
+    engine, _ = recording_engine(ingest=IngestOptions(batch_size=10))
+    inputs = points(50)
+
+    async def embed_then_fail() -> Any:
+        yield inputs[:20]
+        yield inputs[20:25]  # read, still waiting in a partly filled request
+        raise RuntimeError("embedding service down")
+
+    with pytest.raises(IngestError, match="embedding service down") as caught:
+        await engine.aupsert("c", embed_then_fail(), expected_ids=[p.id for p in inputs])
+    assert caught.value.ids_not_written == [p.id for p in inputs[20:]]
+    assert {h.id for h in await engine.ascroll_all("c")} == {p.id for p in inputs[:20]}
+    await engine.aclose()
+
+
+async def test_an_id_repeated_in_a_later_source_batch_keeps_the_later_value(
+    engine: QdrantEngine,
+) -> None:
+    async def two_batches() -> Any:
+        yield [PointInput("x", {"v": 1}, unit_vector("a")), *points(30)]
+        yield [PointInput("x", {"v": 2}, unit_vector("b"))]
+
+    await engine.aupsert("c", two_batches())
+    assert (await engine.aretrieve("c", ["x"]))[0].payload == {"v": 2}

@@ -27,6 +27,7 @@ from qdrant_aio import (
     CollectionNotFoundError,
     ConfigurationError,
     DimensionMismatchError,
+    IngestOptions,
     InvalidFilterError,
     InvalidInputError,
     QdrantEngine,
@@ -313,8 +314,10 @@ def test_duplicate_ids_in_one_call_keep_the_last(engine: QdrantEngine) -> None:
 
 
 async def test_ingestion_streams_batches_and_embedding_overlaps_upserts(
-    engine: QdrantEngine, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Requests of 2 points, so that the engine sends one while the next batch is embedded.
+    engine = QdrantEngine(ingest=IngestOptions(batch_size=2))
     texts = [f"t{i}" for i in range(6)]
     embeddings = TableEmbeddings({t: unit(1.0, float(i)) for i, t in enumerate(texts)})
     store = store_on(engine, embedding=embeddings, batch_size=2)
@@ -351,6 +354,7 @@ async def test_ingestion_streams_batches_and_embedding_overlaps_upserts(
     assert embeddings.document_calls == [["t0", "t1"], ["t2", "t3"], ["t4", "t5"]]
     assert events.index("upsert 2") < events.index("embed t4")
     assert await engine.acount(store.collection_name) == 6
+    await engine.aclose()
 
 
 # ---------------------------------------------------------------- deletes and filters

@@ -41,7 +41,7 @@ from .errors import (
 )
 from .filters import combine_filters, ids_filter
 from .ids import PointId, point_id_for
-from .ingest import PointInput, PreparedPoint, batches, dedupe_last_wins, prepare_point
+from .ingest import PointInput, PreparedPoint, RequestPacker, dedupe_last_wins, prepare_point
 from .query import Hit, SearchRequest, build_query, hit_from_point
 from .retry import RetryPolicy, call_with_retries, is_transient
 from .transport import EmbeddedTransport, RemoteTransport, Transport, is_embedded_client
@@ -408,6 +408,7 @@ class QdrantEngine:
         spec: CollectionSpec | None = None,
         *,
         options: IngestOptions | None = None,
+        expected_ids: Sequence[str | int] | None = None,
     ) -> list[str]:
         """Upsert points; return their external ids in input order (after de-duplication).
 
@@ -416,7 +417,9 @@ class QdrantEngine:
         collection is created on the first batch (its dense size taken from the first vector).
         Every point of a batch is validated before the batch is sent; ids are fixed before the
         first attempt, so retries never duplicate. When a failure survives its retries,
-        :class:`IngestError` lists every id not written.
+        :class:`IngestError` lists every id not written. If the async iterable itself fails part
+        way (an embedding error), the ids not written are those of ``expected_ids`` (every id the
+        caller's batches hold) that were not acknowledged, or, without it, those already read.
         """
         self._check_open()
         spec = spec or CollectionSpec()
@@ -425,7 +428,7 @@ class QdrantEngine:
             source: AsyncIterable[Sequence[PointInput]] = points
         else:
             source = _single_batch(list(points))
-        return await self._ingest(collection_name, source, spec, options)
+        return await self._ingest(collection_name, source, spec, options, expected_ids)
 
     def upsert(
         self,
@@ -434,9 +437,12 @@ class QdrantEngine:
         spec: CollectionSpec | None = None,
         *,
         options: IngestOptions | None = None,
+        expected_ids: Sequence[str | int] | None = None,
     ) -> list[str]:
         """Sync twin of :meth:`aupsert`."""
-        return run_sync(self.aupsert(collection_name, points, spec, options=options))
+        return run_sync(self.aupsert(
+            collection_name, points, spec, options=options, expected_ids=expected_ids
+        ))
 
     async def _ingest(
         self,
@@ -444,6 +450,7 @@ class QdrantEngine:
         source: AsyncIterable[Sequence[PointInput]],
         spec: CollectionSpec,
         options: IngestOptions,
+        expected_ids: Sequence[str | int] | None,
     ) -> list[str]:
         written_ids: list[str] = []
         slots = asyncio.Semaphore(options.max_concurrent_upserts)
@@ -463,6 +470,16 @@ class QdrantEngine:
             finally:
                 slots.release()
 
+        def dispatch(request: list[PreparedPoint]) -> None:
+            ids = [p.external_id for p in request]
+            written_ids.extend(ids)
+            task = asyncio.ensure_future(send(request))
+            tasks.append(task)
+            in_flight[task] = ids
+
+        packer = RequestPacker(
+            max_points=options.batch_size, max_bytes=options.max_request_bytes
+        )
         layout: CollectionLayout | None = None
         sent: set[PointId] = set()
         try:
@@ -477,35 +494,30 @@ class QdrantEngine:
                         collection_name, spec, dense_size=size, check_size=False
                     )
                 prepared = await _prepare_all(unique, layout)
-                if tasks and not sent.isdisjoint(pid for _, pid in unique):
-                    # An id repeated from a batch still in flight: let that one land first, so
-                    # the later value wins as it would one call after another.
+                if not sent.isdisjoint(pid for _, pid in unique):
+                    # An id repeated from an earlier batch: send what is pending and let it land
+                    # first, so the later value wins as it would one call after another.
+                    for request in packer.flush():
+                        await slots.acquire()
+                        dispatch(request)
                     await asyncio.gather(*tasks, return_exceptions=True)
                 sent.update(pid for _, pid in unique)
-                for request in batches(
-                    prepared,
-                    max_points=options.batch_size,
-                    max_bytes=options.max_request_bytes,
-                ):
-                    ids = [p.external_id for p in request]
-                    written_ids.extend(ids)
+                for request in packer.add(prepared):
                     await slots.acquire()
-                    task = asyncio.ensure_future(send(request))
-                    tasks.append(task)
-                    in_flight[task] = ids
+                    dispatch(request)
+            for request in packer.flush():
+                await slots.acquire()
+                dispatch(request)
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        except InvalidInputError as error:
+        except Exception as error:  # bad input or an embedding failure mid-way
             if not tasks:
-                raise
+                raise  # nothing was sent: the caller sees the typed error itself
             source_error = error
-        except Exception as error:  # an embedding failure mid-way: report what was not written
-            if not tasks:
-                raise
-            source_error = error
+            not_sent.extend(p.external_id for r in packer.flush() for p in r)
         results = await asyncio.gather(*tasks, return_exceptions=True)
         failures = [
             (task, result) for task, result in zip(tasks, results, strict=True)
@@ -514,9 +526,13 @@ class QdrantEngine:
         if failures or source_error is not None:
             missing = [i for task, _ in failures for i in in_flight[task]]
             missing.extend(not_sent)
+            if source_error is not None and expected_ids is not None:
+                # The rest of the input was never read; the caller said which ids it holds.
+                failed_tasks = {task for task, _ in failures}
+                landed = {i for t in tasks if t not in failed_tasks for i in in_flight[t]}
+                missing = list(dict.fromkeys(str(i) for i in expected_ids if str(i) not in landed))
             cause = source_error if source_error is not None else failures[0][1]
             if source_error is not None:
-                # The rest of the input was never read: the caller's own ids are not known here.
                 message = f"ingest stopped: {type(source_error).__name__}: {source_error}"
             else:
                 message = f"{len(failures)} upsert request(s) failed: {cause}"

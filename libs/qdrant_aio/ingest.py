@@ -12,7 +12,7 @@ from qdrant_client import models
 
 from .config import CollectionLayout
 from .errors import DimensionMismatchError, InvalidInputError
-from .ids import PointId, needs_original_id, point_id_for
+from .ids import PointId, point_id_for
 from .query import ORIGINAL_ID_KEY
 
 __all__ = ["PointInput", "PreparedPoint", "prepare_point", "dedupe_last_wins", "batches"]
@@ -22,7 +22,7 @@ _BYTES_PER_FLOAT = 16
 _BYTES_PER_POINT = 128
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PointInput:
     """A point to upsert, before its id is mapped: an external id, a payload, its vectors."""
 
@@ -32,7 +32,7 @@ class PointInput:
     sparse: models.SparseVector | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PreparedPoint:
     external_id: str
     struct: models.PointStruct
@@ -78,7 +78,7 @@ def prepare_point(point: PointInput, pid: PointId, layout: CollectionLayout) -> 
     """
     external_id = point.id if isinstance(point.id, str) else str(point.id)
     payload = dict(point.payload)
-    if needs_original_id(point.id):
+    if isinstance(point.id, str) and str(pid) != point.id:  # the point id spells it otherwise
         payload[ORIGINAL_ID_KEY] = point.id
     try:
         payload_bytes = len(json.dumps(payload, allow_nan=False, ensure_ascii=False))
@@ -128,22 +128,50 @@ def dedupe_last_wins(points: Sequence[PointInput]) -> list[tuple[PointInput, Poi
     return [(p, pids[i]) for i, p in enumerate(points) if last[pids[i]] == i]
 
 
+class RequestPacker:
+    """Packs validated points into requests of at most ``max_points`` points and ``max_bytes``.
+
+    Points may arrive in pieces of any size (an embedding pipeline yields its own batches); the
+    requests are cut by the limits alone, so small pieces are regrouped into full requests.
+    """
+
+    def __init__(self, *, max_points: int, max_bytes: int) -> None:
+        self.max_points = max_points
+        self.max_bytes = max_bytes
+        self._current: list[PreparedPoint] = []
+        self._size = 0
+
+    def add(self, points: Iterable[PreparedPoint]) -> list[list[PreparedPoint]]:
+        """Take ``points``; return the requests that are full."""
+        full: list[list[PreparedPoint]] = []
+        for point in points:
+            if point.size > self.max_bytes:
+                raise InvalidInputError(
+                    f"point {point.external_id!r} needs about {point.size} bytes, more than the "
+                    f"request limit of {self.max_bytes} bytes"
+                )
+            if self._current and (
+                len(self._current) >= self.max_points or self._size + point.size > self.max_bytes
+            ):
+                full.append(self._current)
+                self._current, self._size = [], 0
+            self._current.append(point)
+            self._size += point.size
+        if len(self._current) >= self.max_points:
+            full.append(self._current)
+            self._current, self._size = [], 0
+        return full
+
+    def flush(self) -> list[list[PreparedPoint]]:
+        """The last, partly filled request (if any)."""
+        rest, self._current, self._size = self._current, [], 0
+        return [rest] if rest else []
+
+
 def batches(
     points: Iterable[PreparedPoint], *, max_points: int, max_bytes: int
 ) -> Iterator[list[PreparedPoint]]:
     """Cut points into requests of at most ``max_points`` points and ``max_bytes`` bytes."""
-    current: list[PreparedPoint] = []
-    size = 0
-    for point in points:
-        if point.size > max_bytes:
-            raise InvalidInputError(
-                f"point {point.external_id!r} needs about {point.size} bytes, more than the "
-                f"request limit of {max_bytes} bytes"
-            )
-        if current and (len(current) >= max_points or size + point.size > max_bytes):
-            yield current
-            current, size = [], 0
-        current.append(point)
-        size += point.size
-    if current:
-        yield current
+    packer = RequestPacker(max_points=max_points, max_bytes=max_bytes)
+    yield from packer.add(points)
+    yield from packer.flush()

@@ -79,7 +79,7 @@ class SearchRequest:
         return self.dense is not None and self.sparse is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """A point as the stores see it: its original id, score (None for plain reads) and payload."""
 
