@@ -1,0 +1,288 @@
+"""The systems under test, each behind one small async interface.
+
+Every system gets a fresh store of the same kind per round: embedded in memory by default, or a
+fresh collection on the server given by ``--url``. ``setup`` (untimed) builds the store and
+whatever the caller must prepare for the timed ``ingest`` (LlamaIndex nodes carrying their
+embeddings; the collection langchain-qdrant's constructor insists on); ``query`` returns the
+document indices (metadata ``"i"``) of the top-k hits, best first.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from bench_data import Dataset, lookup_embeddings
+from bench_measure import RequestCounter
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
+
+__all__ = ["SYSTEMS", "Context", "System", "unavailable_reason"]
+
+RAW_BATCH = 256
+
+
+@dataclass
+class Context:
+    dataset: Dataset
+    url: str | None
+    counter: RequestCounter
+    collection: str  # a fresh name for this system and round
+
+    def async_client(self) -> AsyncQdrantClient:
+        if self.url is None:
+            return AsyncQdrantClient(location=":memory:")
+        return AsyncQdrantClient(url=self.url, event_hooks=self.counter.async_hooks())
+
+    def sync_client(self) -> QdrantClient:
+        if self.url is None:
+            return QdrantClient(location=":memory:")
+        return QdrantClient(url=self.url, event_hooks=self.counter.sync_hooks())
+
+
+class System:
+    name = ""
+    label = ""
+    module = ""  # what must import for the system to run
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def setup(self) -> None:
+        """Build a fresh store (untimed)."""
+
+    async def ingest(self) -> None:
+        raise NotImplementedError
+
+    async def query(self, vector: list[float], k: int) -> list[int]:
+        raise NotImplementedError
+
+    async def teardown(self) -> None:
+        """Drop the collection and close what this system opened (untimed)."""
+
+
+def _doc_index(metadata: Any) -> int:
+    return int(metadata["i"])
+
+
+def _text_nodes(dataset: Dataset) -> list[Any]:
+    from llama_index.core.schema import TextNode
+
+    return [
+        TextNode(id_=doc_id, text=text, metadata=dict(meta), embedding=vector)
+        for doc_id, text, meta, vector in zip(
+            dataset.ids, dataset.texts, dataset.metadatas, dataset.vectors, strict=True
+        )
+    ]
+
+
+class RawClient(System):
+    """``AsyncQdrantClient``, the floor: upserts of 256 ``PointStruct`` one after another."""
+
+    name = "raw"
+    label = "raw AsyncQdrantClient"
+    module = "qdrant_client"
+
+    async def setup(self) -> None:
+        self.client = self.ctx.async_client()
+        await self.client.create_collection(
+            self.ctx.collection,
+            vectors_config={
+                "dense": models.VectorParams(
+                    size=self.ctx.dataset.dim, distance=models.Distance.COSINE
+                )
+            },
+        )
+
+    async def ingest(self) -> None:
+        ds = self.ctx.dataset
+        for start in range(0, ds.n, RAW_BATCH):
+            stop = min(start + RAW_BATCH, ds.n)
+            points = [
+                models.PointStruct(
+                    id=ds.ids[i],
+                    vector={"dense": ds.vectors[i]},
+                    payload={"page_content": ds.texts[i], "metadata": ds.metadatas[i]},
+                )
+                for i in range(start, stop)
+            ]
+            await self.client.upsert(self.ctx.collection, points=points, wait=True)
+
+    async def query(self, vector: list[float], k: int) -> list[int]:
+        response = await self.client.query_points(
+            self.ctx.collection, query=vector, using="dense", limit=k, with_payload=True
+        )
+        return [_doc_index(p.payload["metadata"]) for p in response.points if p.payload]
+
+    async def teardown(self) -> None:
+        await self.client.delete_collection(self.ctx.collection)
+        await self.client.close()
+
+
+class AioLangChain(System):
+    """qdrant-aio's LangChain store: ``aadd_texts`` / ``asimilarity_search_by_vector``.
+
+    Embedded: the store's own engine (``client=None``). Server: ``client=`` an
+    ``AsyncQdrantClient`` carrying the request-counting hooks.
+    """
+
+    name = "aio-langchain"
+    label = "qdrant-aio LangChain"
+    module = "qdrant_aio.langchain"
+
+    async def setup(self) -> None:
+        from qdrant_aio.langchain import QdrantVectorStore
+
+        self.client = None if self.ctx.url is None else self.ctx.async_client()
+        self.store = QdrantVectorStore(
+            client=self.client,
+            collection_name=self.ctx.collection,
+            embedding=lookup_embeddings(self.ctx.dataset),
+        )
+
+    async def ingest(self) -> None:
+        ds = self.ctx.dataset
+        await self.store.aadd_texts(ds.texts, metadatas=ds.metadatas, ids=ds.ids)
+
+    async def query(self, vector: list[float], k: int) -> list[int]:
+        docs = await self.store.asimilarity_search_by_vector(vector, k=k)
+        return [_doc_index(d.metadata) for d in docs]
+
+    async def teardown(self) -> None:
+        await self.store.adelete_collection()
+        await self.store.aclose()
+        if self.client is not None:
+            await self.store.engine.aclose()
+            await self.client.close()
+
+
+class AioLlamaIndex(System):
+    """``qdrant_aio.llama_index.QdrantVectorStore``: ``async_add`` / ``aquery``.
+
+    Embedded: the store's own engine. Server: ``aclient=`` an ``AsyncQdrantClient`` carrying the
+    request-counting hooks.
+    """
+
+    name = "aio-llamaindex"
+    label = "qdrant-aio LlamaIndex"
+    module = "qdrant_aio.llama_index"
+
+    async def setup(self) -> None:
+        from qdrant_aio.llama_index import QdrantVectorStore
+
+        self.client = None if self.ctx.url is None else self.ctx.async_client()
+        if self.client is None:
+            self.store = QdrantVectorStore(collection_name=self.ctx.collection)
+        else:
+            self.store = QdrantVectorStore(collection_name=self.ctx.collection, aclient=self.client)
+        self.nodes = _text_nodes(self.ctx.dataset)
+
+    async def ingest(self) -> None:
+        await self.store.async_add(self.nodes)
+
+    async def query(self, vector: list[float], k: int) -> list[int]:
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        result = await self.store.aquery(
+            VectorStoreQuery(query_embedding=vector, similarity_top_k=k)
+        )
+        return [_doc_index(node.metadata) for node in result.nodes or []]
+
+    async def teardown(self) -> None:
+        self.nodes = []
+        await self.store.aclear()
+        await self.store.aclose()
+        if self.client is not None:
+            await self.store.engine.aclose()
+            await self.client.close()
+
+
+class LangChainQdrant(System):
+    """langchain-qdrant 1.1.0 on a sync ``QdrantClient`` (the only client it supports).
+
+    Its ``a*`` methods are langchain-core's thread-executor fallbacks around the sync methods.
+    Its constructor needs an existing collection (unnamed vector, as it creates itself).
+    """
+
+    name = "langchain-qdrant"
+    label = "langchain-qdrant 1.1.0"
+    module = "langchain_qdrant"
+
+    async def setup(self) -> None:
+        from langchain_qdrant import QdrantVectorStore
+
+        self.client = self.ctx.sync_client()
+        self.client.create_collection(
+            self.ctx.collection,
+            vectors_config=models.VectorParams(
+                size=self.ctx.dataset.dim, distance=models.Distance.COSINE
+            ),
+        )
+        self.store = QdrantVectorStore(
+            client=self.client,
+            collection_name=self.ctx.collection,
+            embedding=lookup_embeddings(self.ctx.dataset),
+        )
+
+    async def ingest(self) -> None:
+        ds = self.ctx.dataset
+        await self.store.aadd_texts(ds.texts, metadatas=ds.metadatas, ids=ds.ids)
+
+    async def query(self, vector: list[float], k: int) -> list[int]:
+        docs = await self.store.asimilarity_search_by_vector(vector, k=k)
+        return [_doc_index(d.metadata) for d in docs]
+
+    async def teardown(self) -> None:
+        self.client.delete_collection(self.ctx.collection)
+        self.client.close()
+
+
+class LlamaIndexQdrant(System):
+    """llama-index-vector-stores-qdrant 0.10.4 with ``aclient=`` only (its async methods).
+
+    Only the async client is given: in embedded mode a second (sync) client would be a separate
+    storage, and the async path is what is measured.
+    """
+
+    name = "llamaindex-qdrant"
+    label = "llama-index-vector-stores-qdrant 0.10.4"
+    module = "llama_index.vector_stores.qdrant"
+
+    async def setup(self) -> None:
+        from llama_index.vector_stores.qdrant import QdrantVectorStore
+
+        self.client = self.ctx.async_client()
+        self.store = QdrantVectorStore(collection_name=self.ctx.collection, aclient=self.client)
+        self.nodes = _text_nodes(self.ctx.dataset)
+
+    async def ingest(self) -> None:
+        await self.store.async_add(self.nodes)
+
+    async def query(self, vector: list[float], k: int) -> list[int]:
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        result = await self.store.aquery(
+            VectorStoreQuery(query_embedding=vector, similarity_top_k=k)
+        )
+        return [_doc_index(node.metadata) for node in result.nodes or []]
+
+    async def teardown(self) -> None:
+        self.nodes = []
+        await self.client.delete_collection(self.ctx.collection)
+        await self.client.close()
+
+
+SYSTEMS: dict[str, type[System]] = {
+    cls.name: cls
+    for cls in (RawClient, AioLangChain, AioLlamaIndex, LangChainQdrant, LlamaIndexQdrant)
+}
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why system ``name`` cannot run here (its module does not import), or None."""
+    module = SYSTEMS[name].module
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # noqa: BLE001 - any import failure means "skip, and say why"
+        return f"{module} does not import: {type(error).__name__}: {error}"
+    return None
