@@ -34,7 +34,8 @@ from .langchain_inputs import (
     reject_extra,
 )
 from .langchain_scores import relevance_function
-from .payload import PayloadLayout, build_payload, read_payload
+from .layout_probe import LayoutProbe
+from .payload import PayloadLayout, build_llama_index_payload, build_payload, read_payload
 from .query import Hit, SearchRequest
 from .sparse import Bm25Encoder
 
@@ -55,7 +56,12 @@ class QdrantVectorStore(VectorStore):
 
     ``retrieval_mode``: ``DENSE`` (``embedding``), ``SPARSE`` (``sparse_embedding``, Qdrant's
     offline BM25 by default) or ``HYBRID`` (both, fused server-side: ``fusion="rrf"`` with
-    ``rrf_k``, or ``"dbsf"``; ``prefetch_limit`` is the depth of each branch).
+    ``rrf_k``, or ``"dbsf"``; ``prefetch_limit`` is the depth of each branch,
+    ``dense_prefetch_limit`` / ``sparse_prefetch_limit`` set one branch each; filters apply in
+    every branch). ``sparse_embedding`` is a :class:`~qdrant_aio.sparse.SparseEncoder` (such as
+    ``Bm25Encoder(language=..., k=..., b=..., avg_len=...)``) or a langchain-qdrant style
+    ``SparseEmbeddings`` (``embed_documents``/``embed_query``, async ones used when present);
+    anything but the built-in BM25 runs in a worker thread, off the event loop.
     ``vector_name`` / ``sparse_vector_name`` left unset pick the collection's own (the unnamed
     vector of a langchain-qdrant collection, else ``"dense"`` / ``"sparse"``). ``distance``
     (default: the collection's, Cosine when creating) and the collection options ``on_disk``,
@@ -69,6 +75,11 @@ class QdrantVectorStore(VectorStore):
     portable dict syntax of :mod:`qdrant_aio.filters` (``{"k": v}``, ``{"k": {"$gte": 1}}``,
     ``{"$or": [...]}``, ...) on metadata keys. Relevance scores: see
     :mod:`qdrant_aio.langchain_scores`.
+
+    Collections written by langchain-qdrant and by the LlamaIndex adapter share this layout. A
+    collection written by llama-index-vector-stores-qdrant (metadata at the top level, the text
+    inside ``_node_content``) is read as is: dict filters then address its top-level keys, and
+    writes keep its layout (:mod:`qdrant_aio.layout_probe`).
     """
 
     CONTENT_KEY: str = "page_content"
@@ -92,6 +103,8 @@ class QdrantVectorStore(VectorStore):
         fusion: Fusion = "rrf",
         rrf_k: int | None = None,
         prefetch_limit: int | None = None,
+        dense_prefetch_limit: int | None = None,
+        sparse_prefetch_limit: int | None = None,
         batch_size: int = 64,
         on_disk: bool | None = None,
         on_disk_payload: bool | None = None,
@@ -117,6 +130,10 @@ class QdrantVectorStore(VectorStore):
             raise ConfigurationError(f"rrf_k must be a positive integer, got {rrf_k!r}")
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size!r}")
+        for name, depth in (("dense_prefetch_limit", dense_prefetch_limit),
+                            ("sparse_prefetch_limit", sparse_prefetch_limit)):
+            if depth is not None and (not isinstance(depth, int) or depth < 1):
+                raise ConfigurationError(f"{name} must be a positive integer, got {depth!r}")
         self._engine = QdrantEngine() if client is None else engine_for(client)
         self._owns_engine = client is None
         self.collection_name = collection_name or f"langchain-{uuid.uuid4().hex}"
@@ -131,9 +148,12 @@ class QdrantVectorStore(VectorStore):
         self.fusion: Fusion = fusion
         self.rrf_k = rrf_k
         self.prefetch_limit = prefetch_limit
+        self.dense_prefetch_limit = dense_prefetch_limit
+        self.sparse_prefetch_limit = sparse_prefetch_limit
         self.batch_size = batch_size
         self.validate_collection_config = validate_collection_config
         self._payload_layout = PayloadLayout(content_payload_key, metadata_payload_key)
+        self._probe = LayoutProbe(self._payload_layout)
         self._collection_seen = False
         self._sparse: SparseEmbedder | None = None
         self.sparse_embedding = sparse_embedding
@@ -190,8 +210,13 @@ class QdrantVectorStore(VectorStore):
             raise ConfigurationError("a dense store has no sparse vectors")
         return self._sparse
 
-    def _filter(self, filter: FilterLike) -> models.Filter | None:
-        return to_qdrant_filter(filter, metadata_key=self.metadata_payload_key)
+    async def _afilter(self, filter: FilterLike) -> models.Filter | None:
+        if not isinstance(filter, Mapping):  # a models.Filter names its payload paths itself
+            return to_qdrant_filter(filter, metadata_key=self.metadata_payload_key)
+        # A collection written by llama-index-vector-stores-qdrant keeps metadata at the top
+        # level: the same dict filter then addresses "key" instead of "metadata.key".
+        legacy = await self._probe.alegacy(self._engine, self.collection_name)
+        return to_qdrant_filter(filter, metadata_key=self._probe.metadata_key(legacy))
 
     def _document(self, hit: Hit) -> Document:
         content = read_payload(hit.payload, self._payload_layout)
@@ -211,6 +236,7 @@ class QdrantVectorStore(VectorStore):
     async def adelete_collection(self) -> bool:
         """Delete the whole collection. True if it existed."""
         self._collection_seen = False
+        self._probe.forget()
         return await self._engine.adelete_collection(self.collection_name)
 
     def delete_collection(self) -> bool:
@@ -238,8 +264,15 @@ class QdrantVectorStore(VectorStore):
                 )
         return dense_vectors, sparse_vectors
 
+    def _payload(
+        self, text: str, metadata: Mapping[str, Any], external_id: str, legacy: bool
+    ) -> dict[str, Any]:
+        if legacy:  # keep a llama-index-vector-stores-qdrant collection in its own layout
+            return build_llama_index_payload(text, metadata, external_id)
+        return build_payload(text, metadata, self._payload_layout)
+
     async def _point_batches(
-        self, inputs: TextInputs, batch_size: int
+        self, inputs: TextInputs, batch_size: int, legacy: bool
     ) -> AsyncIterator[list[PointInput]]:
         # The engine sends batch n while this generator embeds batch n + 1.
         for start in range(0, len(inputs.keep), batch_size):
@@ -249,8 +282,9 @@ class QdrantVectorStore(VectorStore):
             yield [
                 PointInput(
                     id=inputs.ids[position],
-                    payload=build_payload(
-                        inputs.texts[position], inputs.metadatas[position], self._payload_layout
+                    payload=self._payload(
+                        inputs.texts[position], inputs.metadatas[position],
+                        inputs.ids[position], legacy,
                     ),
                     dense=dense[n] if dense is not None else None,
                     sparse=sparse[n] if sparse is not None else None,
@@ -279,10 +313,12 @@ class QdrantVectorStore(VectorStore):
         if size < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {size}")
         if inputs.keep:
+            legacy = await self._probe.alegacy(self._engine, self.collection_name)
             await self._engine.aupsert(
-                self.collection_name, self._point_batches(inputs, size), self._spec
+                self.collection_name, self._point_batches(inputs, size, legacy), self._spec
             )
             self._collection_seen = True
+            self._probe.settle(legacy)
         return inputs.ids
 
     def add_texts(
@@ -323,7 +359,7 @@ class QdrantVectorStore(VectorStore):
         :meth:`adelete_collection` for that).
         """
         reject_extra(kwargs, "delete")
-        qdrant_filter = self._filter(filter)
+        qdrant_filter = await self._afilter(filter)
         if ids is None and qdrant_filter is None:
             raise InvalidInputError(
                 "delete needs ids or filter=; to remove everything use delete_collection()"
@@ -400,21 +436,23 @@ class QdrantVectorStore(VectorStore):
             sparse=sparse_vector,
             limit=k,
             offset=offset,
-            filter=self._filter(filter),
+            filter=await self._afilter(filter),
             score_threshold=score_threshold,
             fusion=fusion,
             rrf_k=rrf_k,
             prefetch_limit=self.prefetch_limit,
+            dense_prefetch_limit=self.dense_prefetch_limit,
+            sparse_prefetch_limit=self.sparse_prefetch_limit,
         )
 
-    def _dense_request(
+    async def _adense_request(
         self, embedding: Sequence[float], k: int, filter: FilterLike, offset: int,
         score_threshold: float | None,
     ) -> SearchRequest:
         if self.retrieval_mode == RetrievalMode.SPARSE:
             raise ConfigurationError("a sparse store has no dense vectors to search by vector")
         return SearchRequest(
-            dense=list(embedding), limit=k, offset=offset, filter=self._filter(filter),
+            dense=list(embedding), limit=k, offset=offset, filter=await self._afilter(filter),
             score_threshold=score_threshold,
         )
 
@@ -477,7 +515,7 @@ class QdrantVectorStore(VectorStore):
     ) -> list[tuple[Document, float]]:
         """Documents nearest to a dense ``embedding`` with raw scores (dense vector only)."""
         reject_extra(kwargs, "similarity_search_with_score_by_vector")
-        request = self._dense_request(embedding, k, filter, offset, score_threshold)
+        request = await self._adense_request(embedding, k, filter, offset, score_threshold)
         hits, _ = await self._asearch(request)
         return self._scored(hits)
 
@@ -577,7 +615,7 @@ class QdrantVectorStore(VectorStore):
         if self.retrieval_mode == RetrievalMode.SPARSE:
             raise ConfigurationError("a sparse store has no dense vectors to search by vector")
         request = SearchRequest(
-            dense=list(embedding), limit=k, filter=self._filter(filter),
+            dense=list(embedding), limit=k, filter=await self._afilter(filter),
             score_threshold=score_threshold, mmr_lambda=lambda_mult, mmr_candidates=fetch_k,
         )
         hits, _ = await self._asearch(request)
@@ -617,7 +655,7 @@ class QdrantVectorStore(VectorStore):
         reject_extra(kwargs, "max_marginal_relevance_search")
         request = SearchRequest(
             sparse=await self._require_sparse().query(query), limit=k,
-            filter=self._filter(filter), score_threshold=score_threshold,
+            filter=await self._afilter(filter), score_threshold=score_threshold,
             mmr_lambda=lambda_mult, mmr_candidates=fetch_k,
         )
         hits, _ = await self._asearch(request)

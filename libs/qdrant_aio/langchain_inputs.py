@@ -16,7 +16,12 @@ from qdrant_client import models
 
 from .errors import ConfigurationError, InvalidInputError
 from .ids import PointId, new_id, point_id_for
-from .sparse import SparseEncoder, aencode_documents, aencode_query, to_sparse_vector
+from .sparse import (
+    SparseEncoder,
+    aencode_documents,
+    aencode_query,
+    to_sparse_vector,
+)
 
 __all__ = [
     "RetrievalMode",
@@ -123,7 +128,8 @@ class SparseEmbedder:
     such as :class:`~qdrant_aio.sparse.Bm25Encoder`), or an object in the style of
     langchain-qdrant's ``SparseEmbeddings`` (``embed_documents``/``embed_query`` returning objects
     with ``indices`` and ``values``). Its ``aembed_documents``/``aembed_query`` are awaited when
-    it has them; otherwise its sync methods run in a worker thread, off the event loop.
+    it has them; otherwise its sync methods run in a worker thread, off the event loop. Only the
+    built-in BM25 (microseconds a text) runs small batches on the loop.
     """
 
     def __init__(self, encoder: Any) -> None:

@@ -45,9 +45,9 @@ from .errors import (
 from .filters import combine_filters, field_equals_any, ids_filter, literal_metadata_field
 from .ids import point_id_for
 from .ingest import PointInput
+from .layout_probe import LayoutProbe
 from .llama_index_filters import translate_metadata_filters
 from .llama_index_nodes import (
-    is_legacy_payload,
     node_from_payload,
     node_to_legacy_payload,
     node_to_payload,
@@ -55,7 +55,12 @@ from .llama_index_nodes import (
 from .payload import PayloadLayout
 from .query import Hit, SearchRequest
 from .retry import RetryPolicy
-from .sparse import Bm25Encoder, SparseEncoder, aencode_documents, aencode_query
+from .sparse import (
+    Bm25Encoder,
+    SparseEncoder,
+    aencode_documents,
+    aencode_query,
+)
 from .transport import is_embedded_client
 
 __all__ = ["QdrantVectorStore", "SparseEncoderCallable"]
@@ -129,8 +134,11 @@ class QdrantVectorStore(BasePydanticVectorStore):
 
     Sparse vectors (``enable_hybrid=True``): ``sparse_doc_fn`` / ``sparse_query_fn`` in
     llama-index's signature (a list of texts to ``(indices, values)`` lists; either one alone is
-    used for both), else Qdrant's offline BM25 with the IDF computed by Qdrant (``sparse_idf``
-    defaults to True for BM25 and False for your own functions). Fusion is server-side:
+    used for both), or ``sparse_encoder`` (a :class:`~qdrant_aio.sparse.SparseEncoder`, e.g.
+    ``Bm25Encoder(language="german", k=1.5, b=0.75, avg_len=128)``), else Qdrant's offline BM25
+    with default settings. The IDF is computed by Qdrant for BM25 (``sparse_idf`` defaults to
+    True for BM25 and False for your own functions or encoders). A user encoder always runs in a
+    worker thread, off the event loop. Fusion is server-side:
     ``fusion="rrf"`` (``rrf_k``) or ``"dbsf"``; ``hybrid_fusion_fn`` is therefore rejected.
 
     Writes: ``batch_size`` points per request, ``parallel`` requests in flight, ``max_retries``
@@ -173,7 +181,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
     _layout: PayloadLayout = PrivateAttr(default_factory=PayloadLayout)
     _spec: CollectionSpec = PrivateAttr(default_factory=CollectionSpec)
     _dense_size: int | None = PrivateAttr(default=None)
-    _legacy_layout: bool | None = PrivateAttr(default=None)
+    _probe: LayoutProbe = PrivateAttr(default_factory=lambda: LayoutProbe(PayloadLayout()))
 
     def __init__(
         self,
@@ -215,6 +223,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         hnsw_config: models.HnswConfigDiff | None = None,
         on_disk: bool | None = None,
         sparse_idf: bool | None = None,
+        sparse_encoder: SparseEncoder | None = None,
         content_payload_key: str = "page_content",
         metadata_payload_key: str = "metadata",
         mmr_prefetch_factor: float = 4.0,
@@ -229,8 +238,20 @@ class QdrantVectorStore(BasePydanticVectorStore):
             shard_key_selector_fn=shard_key_selector_fn,
             shard_keys=shard_keys,
         )
-        if (sparse_doc_fn is not None or sparse_query_fn is not None) and not enable_hybrid:
-            raise ConfigurationError("sparse_doc_fn / sparse_query_fn need enable_hybrid=True")
+        user_fns = sparse_doc_fn is not None or sparse_query_fn is not None
+        if (user_fns or sparse_encoder is not None) and not enable_hybrid:
+            raise ConfigurationError(
+                "sparse_doc_fn / sparse_query_fn / sparse_encoder need enable_hybrid=True"
+            )
+        if user_fns and sparse_encoder is not None:
+            raise ConfigurationError(
+                "give sparse_encoder or sparse_doc_fn/sparse_query_fn, not both"
+            )
+        if sparse_encoder is not None and not isinstance(sparse_encoder, SparseEncoder):
+            raise ConfigurationError(
+                "sparse_encoder must have encode_documents/encode_query (a SparseEncoder such as "
+                f"Bm25Encoder), got {type(sparse_encoder).__name__}"
+            )
         for name, value in (("batch_size", batch_size), ("parallel", parallel),
                             ("max_retries", max_retries), ("rrf_k", rrf_k)):
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -256,7 +277,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             shard_number=shard_number,
             replication_factor=replication_factor,
             write_consistency_factor=write_consistency_factor,
-            sparse_idf=_sparse_idf(sparse_idf, sparse_config, sparse_doc_fn, sparse_query_fn),
+            sparse_idf=_sparse_idf(sparse_idf, sparse_config, user_fns, sparse_encoder),
             payload_indexes=_payload_index_paths(payload_indexes, layout, index_doc_id),
             extra_create_options={"sharding_method": sharding_method} if sharding_method else {},
         )
@@ -285,10 +306,13 @@ class QdrantVectorStore(BasePydanticVectorStore):
         )
         super().__init__(**fields)
         self._layout = layout
+        self._probe = LayoutProbe(layout)
         self._spec = spec
         self._dense_size = dense_options.get("size")
         if enable_hybrid:
-            if sparse_doc_fn is None and sparse_query_fn is None:
+            if sparse_encoder is not None:
+                self._encoder = sparse_encoder
+            elif not user_fns:
                 self._encoder = Bm25Encoder()
             else:
                 doc_fn = sparse_doc_fn or sparse_query_fn
@@ -388,8 +412,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         await self.engine.aupsert(
             self.collection_name, point_batches(), self._spec, options=options
         )
-        if self._legacy_layout is None:
-            self._legacy_layout = legacy
+        self._probe.settle(legacy)
         return ids
 
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
@@ -446,7 +469,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
     async def aclear(self) -> None:
         """Delete the collection; the next ``add`` creates it again. Queries then return nothing."""
         await self.engine.adelete_collection(self.collection_name)
-        self._legacy_layout = None
+        self._probe.forget()
 
     def clear(self) -> None:
         """Sync twin of :meth:`aclear`."""
@@ -548,16 +571,11 @@ class QdrantVectorStore(BasePydanticVectorStore):
     async def _uses_legacy_layout(self) -> bool:
         """Whether the collection holds llama-index-vector-stores-qdrant's payload layout.
 
-        Decided once from one stored point; an empty or missing collection is not decided yet
-        (the next call looks again), and what this store writes into it is its own layout.
+        Decided once from one stored point (:class:`~qdrant_aio.layout_probe.LayoutProbe`, shared
+        with the LangChain adapter); an empty or missing collection is not decided yet, and what
+        this store writes into it is its own layout.
         """
-        if self._legacy_layout is not None:
-            return self._legacy_layout
-        sample, _ = await self.engine.ascroll(self.collection_name, limit=1)
-        if not sample:
-            return False
-        self._legacy_layout = is_legacy_payload(sample[0].payload, self._layout)
-        return self._legacy_layout
+        return await self._probe.alegacy(self.engine, self.collection_name)
 
     def _ref_doc_path(self, legacy: bool) -> str:
         return _LEGACY_REF_DOC_KEY if legacy else self._layout.ref_doc_id_key
@@ -567,8 +585,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
     ) -> models.Filter | None:
         if filters is None:
             return None
-        key = "" if legacy else self._layout.metadata_key
-        return translate_metadata_filters(filters, metadata_key=key)
+        return translate_metadata_filters(filters, metadata_key=self._probe.metadata_key(legacy))
 
     def _query_filter(self, query: VectorStoreQuery, legacy: bool) -> models.Filter | None:
         # Empty lists mean "no restriction": VectorStoreIndex.as_retriever() passes
@@ -814,8 +831,8 @@ def _dense_options(config: models.VectorParams | None) -> dict[str, Any]:
 def _sparse_idf(
     explicit: bool | None,
     config: models.SparseVectorParams | None,
-    doc_fn: SparseEncoderCallable | None,
-    query_fn: SparseEncoderCallable | None,
+    user_fns: bool,
+    encoder: SparseEncoder | None,
 ) -> bool:
     if config is not None:
         if config.index is not None:
@@ -829,7 +846,9 @@ def _sparse_idf(
     if explicit is not None:
         return explicit
     # Qdrant computes BM25's IDF; a user function (SPLADE and the like) already weighs terms.
-    return doc_fn is None and query_fn is None
+    if encoder is not None:
+        return isinstance(encoder, Bm25Encoder)
+    return not user_fns
 
 
 def _payload_index_paths(

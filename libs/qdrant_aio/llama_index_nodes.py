@@ -29,7 +29,7 @@ from llama_index.core.schema import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from .errors import InvalidInputError
-from .payload import PayloadLayout, build_payload, is_llama_index_legacy, read_payload
+from .payload import PayloadLayout, build_payload, read_payload
 
 __all__ = [
     "node_text",
@@ -37,7 +37,6 @@ __all__ = [
     "node_to_payload",
     "node_to_legacy_payload",
     "node_from_payload",
-    "is_legacy_payload",
 ]
 
 _NODE_CLASSES: dict[str, type[BaseNode]] = {
@@ -76,11 +75,6 @@ def node_to_payload(node: BaseNode, layout: PayloadLayout) -> dict[str, Any]:
 def node_to_legacy_payload(node: BaseNode) -> dict[str, Any]:
     """The payload llama-index-vector-stores-qdrant writes, for collections in that layout."""
     return node_to_metadata_dict(node, remove_text=False, flat_metadata=False)
-
-
-def is_legacy_payload(payload: Mapping[str, Any], layout: PayloadLayout) -> bool:
-    """Whether ``payload`` is in llama-index-vector-stores-qdrant's layout."""
-    return is_llama_index_legacy(payload) and layout.metadata_key not in payload
 
 
 def _with_text(cls: type[BaseNode], data: dict[str, Any], text: str) -> None:

@@ -13,7 +13,13 @@ A point written by qdrant-aio carries::
 The text is stored once. ``langchain-qdrant`` writes the same ``page_content``/``metadata`` pair,
 so its collections read as they are. ``llama-index-vector-stores-qdrant`` writes the metadata at
 the top level next to ``_node_content`` (the node as JSON), ``_node_type``, ``doc_id``,
-``document_id`` and ``ref_doc_id``; :func:`read_payload` understands that too.
+``document_id`` and ``ref_doc_id``; :func:`read_payload` understands that too, and
+:func:`build_llama_index_payload` writes it for a plain text (so a collection in that layout stays
+in it whichever adapter writes).
+
+What is indexed: the ``ref_doc_id`` field (keyword index, by the LlamaIndex adapter, so deletes by
+source document stay fast) and whatever metadata keys the user lists in ``payload_indexes``
+(their paths are ``metadata.<key>``). Point ids are Qdrant's own (see :mod:`qdrant_aio.ids`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidInputError
 
 __all__ = [
     "PayloadLayout",
@@ -31,6 +37,8 @@ __all__ = [
     "build_payload",
     "read_payload",
     "is_llama_index_legacy",
+    "is_llama_index_layout",
+    "build_llama_index_payload",
     "LLAMA_LEGACY_KEYS",
 ]
 
@@ -93,9 +101,51 @@ def is_llama_index_legacy(payload: Mapping[str, Any]) -> bool:
     return "_node_content" in payload
 
 
+def is_llama_index_layout(payload: Mapping[str, Any], layout: PayloadLayout) -> bool:
+    """Whether ``payload`` is in llama-index-vector-stores-qdrant's layout rather than ``layout``.
+
+    That layout keeps the metadata at the top level, so filters address ``key`` instead of
+    ``metadata.key`` (``metadata_key=""`` in the filter translators).
+    """
+    return is_llama_index_legacy(payload) and layout.metadata_key not in payload
+
+
+def build_llama_index_payload(
+    text: str, metadata: Mapping[str, Any] | None, node_id: str
+) -> dict[str, Any]:
+    """The payload llama-index-vector-stores-qdrant writes for a plain ``TextNode``.
+
+    For a plain text (a LangChain document) written into a collection in that layout, so the
+    layout stays uniform: its filters, its source-document field and that package itself keep
+    working. Metadata keys that layout uses for its own bookkeeping raise
+    :class:`~qdrant_aio.errors.InvalidInputError`, as does metadata that is not JSON.
+    """
+    fields = dict(metadata or {})
+    clashing = sorted(LLAMA_LEGACY_KEYS & set(fields))
+    if clashing:
+        raise InvalidInputError(
+            f"metadata keys {clashing} are reserved in this collection's payload layout "
+            "(llama-index-vector-stores-qdrant's)"
+        )
+    node = {"id_": node_id, "metadata": fields, "text": text, "class_name": "TextNode"}
+    try:
+        node_json = json.dumps(node, ensure_ascii=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"metadata of {node_id!r} is not JSON: {error}") from error
+    no_source = "None"  # that package's spelling of "no source document"
+    return {
+        **fields,
+        "_node_content": node_json,
+        "_node_type": "TextNode",
+        "document_id": no_source,
+        "doc_id": no_source,
+        "ref_doc_id": no_source,
+    }
+
+
 def read_payload(payload: Mapping[str, Any], layout: PayloadLayout) -> StoredContent:
     """Text, metadata and LlamaIndex extras of a payload in any of the known layouts."""
-    if is_llama_index_legacy(payload) and layout.metadata_key not in payload:
+    if is_llama_index_layout(payload, layout):
         try:
             node = json.loads(payload["_node_content"])
         except (TypeError, ValueError):

@@ -97,9 +97,13 @@ async def aencode_documents(
     encoder: SparseEncoder, texts: Sequence[str]
 ) -> list[models.SparseVector]:
     """Encode documents; large batches run in a worker thread so the loop stays responsive."""
-    vectors = await _off_loop(
-        lambda: encoder.encode_documents(list(texts)), inline=len(texts) < _INLINE_TEXTS
-    )
+    # Only the built-in BM25 is known to be cheap; any other encoder runs off the loop.
+    inline = isinstance(encoder, Bm25Encoder) and len(texts) < _INLINE_TEXTS
+    vectors = await _off_loop(lambda: encoder.encode_documents(list(texts)), inline=inline)
+    if len(vectors) != len(texts):
+        raise InvalidInputError(
+            f"the sparse encoder returned {len(vectors)} vectors for {len(texts)} texts"
+        )
     return [to_sparse_vector(v) for v in vectors]
 
 

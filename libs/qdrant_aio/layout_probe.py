@@ -1,0 +1,47 @@
+"""Which payload layout a collection holds, decided once per store from one stored point.
+
+Both adapters read qdrant-aio's own layout and llama-index-vector-stores-qdrant's (see
+:mod:`qdrant_aio.payload`) point by point, so plain reads need no probe. Filters and writes do:
+metadata filters address ``metadata.<key>`` in one layout and ``<key>`` in the other, and a write
+keeps the layout the collection already has. One point is sampled; the answer is cached. An empty
+or missing collection is not decided yet (the next call looks again), and the first write of the
+store itself decides it.
+"""
+
+from __future__ import annotations
+
+from .engine import QdrantEngine
+from .payload import PayloadLayout, is_llama_index_layout
+
+__all__ = ["LayoutProbe"]
+
+
+class LayoutProbe:
+    """Cached answer to "is this collection in llama-index-vector-stores-qdrant's layout?"."""
+
+    def __init__(self, layout: PayloadLayout) -> None:
+        self._layout = layout
+        self._legacy: bool | None = None
+
+    async def alegacy(self, engine: QdrantEngine, collection_name: str) -> bool:
+        """Whether the collection's points use llama-index-vector-stores-qdrant's layout."""
+        if self._legacy is not None:
+            return self._legacy
+        sample, _ = await engine.ascroll(collection_name, limit=1)
+        if not sample:
+            return False
+        self._legacy = is_llama_index_layout(sample[0].payload, self._layout)
+        return self._legacy
+
+    def settle(self, legacy: bool) -> None:
+        """Record the layout of a successful write, unless the collection was decided already."""
+        if self._legacy is None:
+            self._legacy = legacy
+
+    def forget(self) -> None:
+        """The collection was deleted: decide again on next use."""
+        self._legacy = None
+
+    def metadata_key(self, legacy: bool) -> str:
+        """The metadata key filters address: ``""`` (top level) in the legacy layout."""
+        return "" if legacy else self._layout.metadata_key
