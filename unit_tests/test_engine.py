@@ -456,3 +456,22 @@ async def test_an_id_repeated_in_a_later_source_batch_keeps_the_later_value(
 
     await engine.aupsert("c", two_batches())
     assert (await engine.aretrieve("c", ["x"]))[0].payload == {"v": 2}
+
+
+async def test_a_sparse_vector_without_idf_is_warned_about_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    raw = QdrantClient(":memory:")
+    raw.create_collection(
+        "no_idf",
+        vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)},
+        sparse_vectors_config={"sparse": models.SparseVectorParams()},
+    )
+    engine = QdrantEngine.from_client(raw)
+    spec = CollectionSpec(sparse=True)
+    query = Bm25Encoder().encode_query("x")
+    for _ in range(3):
+        assert await engine.aquery("no_idf", SearchRequest(sparse=query), spec) == []
+    warnings = [r for r in caplog.records if "IDF" in r.getMessage()]
+    assert len(warnings) == 1 and "no_idf" in warnings[0].getMessage()
+    await engine.aclose()

@@ -854,12 +854,17 @@ def _pick(
     )
 
 
+# Collections already warned about (a warning per collection, not per search).
+_IDF_WARNED: set[tuple[str, str]] = set()
+
+
 @dataclass(frozen=True)
 class _Schema:
     """The vectors a collection has: dense name -> (size, distance), and sparse names."""
 
     dense: Mapping[str, tuple[int, models.Distance]]
     sparse: frozenset[str]
+    sparse_without_idf: frozenset[str] = frozenset()
 
     @classmethod
     def from_info(cls, info: Any) -> _Schema:
@@ -870,7 +875,9 @@ class _Schema:
             dense[UNNAMED_VECTOR] = (vectors.size, vectors.distance)
         elif vectors:
             dense = {k: (v.size, v.distance) for k, v in vectors.items()}
-        return cls(dense, frozenset((params.sparse_vectors or {}).keys()))
+        sparse = params.sparse_vectors or {}
+        no_idf = {k for k, v in sparse.items() if v.modifier != models.Modifier.IDF}
+        return cls(dense, frozenset(sparse.keys()), frozenset(no_idf))
 
     @classmethod
     def from_spec(cls, spec: CollectionSpec, dense_size: int | None) -> _Schema:
@@ -880,7 +887,7 @@ class _Schema:
             name = spec.vector_name or DEFAULT_DENSE_NAME
             dense[name] = (dense_size, spec.distance or models.Distance.COSINE)
         sparse = frozenset({spec.sparse_vector_name or DEFAULT_SPARSE_NAME} if spec.sparse else ())
-        return cls(dense, sparse)
+        return cls(dense, sparse, frozenset() if spec.sparse_idf else sparse)
 
     def resolve(
         self, name: str, spec: CollectionSpec, dense_size: int | None
@@ -905,4 +912,17 @@ class _Schema:
             )
             if sparse_name is None:
                 raise CollectionMismatchError(name, "sparse vector", "a sparse vector", "none")
+            if (
+                spec.sparse_idf
+                and sparse_name in self.sparse_without_idf
+                and (name, sparse_name) not in _IDF_WARNED
+            ):
+                _IDF_WARNED.add((name, sparse_name))
+                # Term-frequency encoders (BM25) rely on Qdrant's IDF; without it scores still
+                # rank, but rare terms no longer weigh more. Worth a warning, not a refusal:
+                # collections written by other packages are often like this.
+                logger.warning(
+                    "collection %s: sparse vector %s has no IDF modifier; BM25 scores will "
+                    "not weigh rare terms", name, sparse_name,
+                )
         return CollectionLayout(name, dense_name, size, distance, sparse_name)
