@@ -11,12 +11,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread", "bridge_loop", "run_sync"]
+__all__ = ["LoopThread", "bridge_loop", "run_sync", "map_cooperatively"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+# Items handled between two yields to the event loop: a slice of per-item work (validation,
+# payload building) takes about a millisecond, so a long input never blocks the loop.
+SLICE = 256
 
 
 class LoopThread:
@@ -104,3 +109,15 @@ def run_sync(awaitable: Awaitable[T]) -> T:
 
     return bridge_loop().run(_await())
 
+
+
+async def map_cooperatively(
+    function: Callable[[T], R], items: Sequence[T], slice_size: int = SLICE
+) -> list[R]:
+    """``[function(x) for x in items]``, yielding to the event loop between slices."""
+    results: list[R] = []
+    for start in range(0, len(items), slice_size):
+        if start:
+            await asyncio.sleep(0)
+        results.extend(function(item) for item in items[start : start + slice_size])
+    return results

@@ -19,7 +19,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from ._logging import logger
-from .bridge import run_sync
+from .bridge import map_cooperatively, run_sync
 from .config import (
     DEFAULT_DENSE_NAME,
     DEFAULT_SPARSE_NAME,
@@ -797,23 +797,11 @@ async def _single_batch(points: list[PointInput]) -> AsyncIterable[Sequence[Poin
         yield points
 
 
-# Points validated between two yields to the event loop: a slice takes a few milliseconds.
-_PREPARE_SLICE = 256
-
-
 async def _prepare_all(
     points: Sequence[tuple[PointInput, PointId]], layout: CollectionLayout
 ) -> list[PreparedPoint]:
     """Validate every point before any is sent, yielding to the loop between slices."""
-    prepared: list[PreparedPoint] = []
-    for start in range(0, len(points), _PREPARE_SLICE):
-        if start:
-            await asyncio.sleep(0)
-        prepared.extend(
-            prepare_point(point, pid, layout)
-            for point, pid in points[start : start + _PREPARE_SLICE]
-        )
-    return prepared
+    return await map_cooperatively(lambda pair: prepare_point(pair[0], pair[1], layout), points)
 
 
 def _point_ids(ids: Sequence[str | int]) -> list[PointId]:

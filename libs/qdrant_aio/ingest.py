@@ -15,7 +15,15 @@ from .errors import DimensionMismatchError, InvalidInputError
 from .ids import PointId, point_id_for
 from .query import ORIGINAL_ID_KEY
 
-__all__ = ["PointInput", "PreparedPoint", "prepare_point", "dedupe_last_wins", "batches"]
+__all__ = [
+    "PointInput",
+    "PreparedPoint",
+    "RequestPacker",
+    "prepare_point",
+    "dedupe_last_wins",
+    "batches",
+    "json_size",
+]
 
 # JSON spelling of one float32 in a REST body is at most ~16 bytes; the margin covers gRPC too.
 _BYTES_PER_FLOAT = 16
@@ -70,6 +78,14 @@ def _check_sparse(vector: models.SparseVector, external_id: str) -> models.Spars
     return vector
 
 
+def json_size(value: Any, what: str) -> int:
+    """Length of ``value`` as JSON; :class:`InvalidInputError` if JSON cannot carry it."""
+    try:
+        return len(json.dumps(value, allow_nan=False, ensure_ascii=False))
+    except (TypeError, ValueError, RecursionError) as error:
+        raise InvalidInputError(f"{what} cannot be stored as JSON: {error}") from error
+
+
 def prepare_point(point: PointInput, pid: PointId, layout: CollectionLayout) -> PreparedPoint:
     """Validate one point against the collection and build its request body.
 
@@ -80,12 +96,7 @@ def prepare_point(point: PointInput, pid: PointId, layout: CollectionLayout) -> 
     payload = dict(point.payload)
     if isinstance(point.id, str) and str(pid) != point.id:  # the point id spells it otherwise
         payload[ORIGINAL_ID_KEY] = point.id
-    try:
-        payload_bytes = len(json.dumps(payload, allow_nan=False, ensure_ascii=False))
-    except (TypeError, ValueError) as error:
-        raise InvalidInputError(
-            f"payload of id {external_id!r} cannot be stored as JSON: {error}"
-        ) from error
+    payload_bytes = json_size(payload, f"payload of id {external_id!r}")
     vectors: dict[str, Any] = {}
     floats = 0
     if layout.dense_name is not None:

@@ -29,8 +29,8 @@ from .langchain_inputs import (
     RetrievalMode,
     SparseEmbedder,
     TextInputs,
+    aprepare_inputs,
     fusion_options,
-    prepare_inputs,
     reject_extra,
 )
 from .langchain_scores import relevance_function
@@ -308,14 +308,17 @@ class QdrantVectorStore(VectorStore):
         the next batch overlaps the upsert of the previous one.
         """
         reject_extra(kwargs, "add_texts")
-        inputs = prepare_inputs(texts, metadatas, ids)
+        inputs = await aprepare_inputs(texts, metadatas, ids)
         size = batch_size if batch_size is not None else self.batch_size
         if size < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {size}")
         if inputs.keep:
             legacy = await self._probe.alegacy(self._engine, self.collection_name)
             await self._engine.aupsert(
-                self.collection_name, self._point_batches(inputs, size, legacy), self._spec
+                self.collection_name,
+                self._point_batches(inputs, size, legacy),
+                self._spec,
+                expected_ids=[inputs.ids[i] for i in inputs.keep],
             )
             self._collection_seen = True
             self._probe.settle(legacy)

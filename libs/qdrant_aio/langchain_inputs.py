@@ -14,8 +14,10 @@ from typing import Any, Literal
 
 from qdrant_client import models
 
+from .bridge import map_cooperatively
 from .errors import ConfigurationError, InvalidInputError
 from .ids import PointId, new_id, point_id_for
+from .ingest import json_size
 from .sparse import (
     SparseEncoder,
     aencode_documents,
@@ -26,7 +28,7 @@ from .sparse import (
 __all__ = [
     "RetrievalMode",
     "TextInputs",
-    "prepare_inputs",
+    "aprepare_inputs",
     "SparseEmbedder",
     "fusion_options",
     "reject_extra",
@@ -81,12 +83,17 @@ def _external_id(value: object, index: int) -> tuple[str, PointId]:
     return (value if isinstance(value, str) else str(value)), point_id
 
 
-def prepare_inputs(
+async def aprepare_inputs(
     texts: Iterable[str],
     metadatas: Iterable[Mapping[str, Any] | None] | None,
     ids: Iterable[str | int | None] | None,
 ) -> TextInputs:
-    """Materialise and check the inputs of an add call (generators are read once, here)."""
+    """Materialise and check the inputs of an add call (generators are read once, here).
+
+    Everything that can be checked without embedding is checked here, before anything is
+    embedded or written: lengths, types, ids, and that every metadata can be stored as JSON.
+    Per-item work yields to the event loop between slices.
+    """
     text_list = _one_per_text(texts, "texts")
     for index, text in enumerate(text_list):
         if not isinstance(text, str):
@@ -112,12 +119,16 @@ def prepare_inputs(
         raw_ids = _one_per_text(ids, "ids")
         if len(raw_ids) != count:
             raise InvalidInputError(f"got {count} texts but {len(raw_ids)} ids; give one per text")
-    id_list: list[str] = []
-    last: dict[PointId, int] = {}
-    for index, raw in enumerate(raw_ids):
-        external, point_id = _external_id(raw, index)
-        id_list.append(external)
-        last[point_id] = index
+    if metadatas is not None:
+        await map_cooperatively(
+            lambda item: json_size(item[1], f"metadatas[{item[0]}]"),
+            list(enumerate(metadata_list)),
+        )
+    pairs = await map_cooperatively(
+        lambda item: _external_id(item[1], item[0]), list(enumerate(raw_ids))
+    )
+    id_list = [external for external, _ in pairs]
+    last: dict[PointId, int] = {point_id: index for index, (_, point_id) in enumerate(pairs)}
     return TextInputs(text_list, metadata_list, id_list, sorted(last.values()))
 
 

@@ -33,7 +33,7 @@ from llama_index.core.vector_stores.types import (
 )
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-from .bridge import run_sync
+from .bridge import map_cooperatively, run_sync
 from .config import CollectionSpec, IngestOptions, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import (
@@ -44,7 +44,7 @@ from .errors import (
 )
 from .filters import combine_filters, field_equals_any, ids_filter, literal_metadata_field
 from .ids import point_id_for
-from .ingest import PointInput
+from .ingest import PointInput, json_size
 from .layout_probe import LayoutProbe
 from .llama_index_filters import translate_metadata_filters
 from .llama_index_nodes import (
@@ -381,19 +381,23 @@ class QdrantVectorStore(BasePydanticVectorStore):
         nodes = list(nodes)
         if not nodes:
             return []
-        vectors = [self._embedding_of(node) for node in nodes]
+        # Every node is checked before anything is written; the per-node work yields to the
+        # event loop between slices, so a large add never blocks it.
+        vectors = await map_cooperatively(self._embedding_of, nodes)
         ids = [node.node_id for node in nodes]
         legacy = await self._uses_legacy_layout()
         last = {node_id: index for index, node_id in enumerate(ids)}
         order = sorted(last.values())  # duplicates in one call: the last one wins
-        payloads = {
-            i: (
-                node_to_legacy_payload(nodes[i])
-                if legacy
-                else node_to_payload(nodes[i], self._layout)
-            )
-            for i in order
-        }
+        layout = self._layout
+
+        def to_payload(index: int) -> dict[str, Any]:
+            node = nodes[index]
+            payload = node_to_legacy_payload(node) if legacy else node_to_payload(node, layout)
+            json_size(payload, f"node {node.node_id!r}")  # JSON-safe before any write
+            return payload
+
+        built = await map_cooperatively(to_payload, order)
+        payloads = dict(zip(order, built, strict=True))
         options = self._ingest_options()
         encoder = self._encoder
 
@@ -410,7 +414,11 @@ class QdrantVectorStore(BasePydanticVectorStore):
                 ]
 
         await self.engine.aupsert(
-            self.collection_name, point_batches(), self._spec, options=options
+            self.collection_name,
+            point_batches(),
+            self._spec,
+            options=options,
+            expected_ids=[ids[i] for i in order],
         )
         self._probe.settle(legacy)
         return ids
@@ -685,7 +693,8 @@ class QdrantVectorStore(BasePydanticVectorStore):
                 f"node {node.node_id!r} has no embedding; embed nodes before adding them "
                 "(an embed model in the index or a pipeline)"
             )
-        vector = [float(x) for x in node.embedding]
+        # The engine checks the values (one pass, no copy); only the length is checked here.
+        vector = node.embedding if isinstance(node.embedding, list) else list(node.embedding)
         if self._dense_size is not None and len(vector) != self._dense_size:
             raise DimensionMismatchError(
                 self._dense_size, len(vector), where=f"node {node.node_id!r}"
