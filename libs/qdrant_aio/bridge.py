@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -19,9 +20,8 @@ __all__ = ["LoopThread", "bridge_loop", "run_sync", "map_cooperatively"]
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Items handled between two yields to the event loop: a slice of per-item work (validation,
-# payload building) takes about a millisecond, so a long input never blocks the loop.
-SLICE = 256
+# Longest stretch of per-item work between two yields to the event loop.
+SLICE_SECONDS = 0.001
 
 
 class LoopThread:
@@ -112,12 +112,19 @@ def run_sync(awaitable: Awaitable[T]) -> T:
 
 
 async def map_cooperatively(
-    function: Callable[[T], R], items: Sequence[T], slice_size: int = SLICE
+    function: Callable[[T], R], items: Sequence[T], budget: float = SLICE_SECONDS
 ) -> list[R]:
-    """``[function(x) for x in items]``, yielding to the event loop between slices."""
+    """``[function(x) for x in items]``, yielding to the event loop every ``budget`` seconds.
+
+    Per-item work (validation, payload building) differs a lot in cost, so the slices are cut
+    by time, not by count: a long input never holds the loop for more than about ``budget``.
+    """
     results: list[R] = []
-    for start in range(0, len(items), slice_size):
-        if start:
+    clock = time.perf_counter
+    deadline = clock() + budget
+    for item in items:
+        results.append(function(item))
+        if clock() >= deadline:
             await asyncio.sleep(0)
-        results.extend(function(item) for item in items[start : start + slice_size])
+            deadline = clock() + budget
     return results

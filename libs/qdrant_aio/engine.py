@@ -48,7 +48,9 @@ from .transport import EmbeddedTransport, RemoteTransport, Transport, is_embedde
 
 __all__ = ["QdrantEngine", "engine_for"]
 
-_REMOTE_OPTIONS = ("url", "host", "port", "grpc_port", "prefer_grpc", "https", "prefix", "timeout")
+# Embedded mode shortens the interpreter's GIL switch interval to this (see
+# transport.shorten_switch_interval); ``switch_interval=None`` leaves the interpreter alone.
+EMBEDDED_SWITCH_INTERVAL = 0.001
 
 
 class QdrantEngine:
@@ -61,6 +63,12 @@ class QdrantEngine:
     * ``QdrantEngine(url=..., api_key=..., prefer_grpc=..., timeout=...)``: a Qdrant server,
       Qdrant Cloud or a cluster (``location`` may also be a URL, as in qdrant-client);
     * ``QdrantEngine.from_client(client)``: an existing ``AsyncQdrantClient`` or ``QdrantClient``.
+
+    Embedded mode runs qdrant-client's local mode (Python code) on a storage thread, which
+    shares the GIL with the caller's event loop. So that the loop gets the GIL back quickly, an
+    embedded engine shortens the interpreter's switch interval to ``switch_interval`` seconds
+    (1 ms; CPython's default is 5 ms) unless it is already shorter; ``switch_interval=None``
+    leaves it alone. Server mode never changes it.
     """
 
     def __init__(
@@ -80,6 +88,7 @@ class QdrantEngine:
         retry: RetryPolicy | None = None,
         ingest: IngestOptions | None = None,
         client_options: Mapping[str, Any] | None = None,
+        switch_interval: float | None = EMBEDDED_SWITCH_INTERVAL,
         _transport: Transport | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
@@ -114,7 +123,9 @@ class QdrantEngine:
         else:
             if api_key is not None:
                 raise ConfigurationError("api_key needs a server url; embedded mode has no key")
-            self._transport = EmbeddedTransport(location=location, path=path)
+            self._transport = EmbeddedTransport(
+                location=location, path=path, switch_interval=switch_interval
+            )
 
     # ------------------------------------------------------------------ construction, lifecycle
 
@@ -125,12 +136,13 @@ class QdrantEngine:
         *,
         retry: RetryPolicy | None = None,
         ingest: IngestOptions | None = None,
+        switch_interval: float | None = EMBEDDED_SWITCH_INTERVAL,
     ) -> QdrantEngine:
         """Wrap an existing client. The engine never closes a client it did not create."""
         transport: Transport
         if isinstance(client, (AsyncQdrantClient, QdrantClient)):
             if is_embedded_client(client):
-                transport = EmbeddedTransport(client=client)
+                transport = EmbeddedTransport(client=client, switch_interval=switch_interval)
             else:
                 options = dict(getattr(client, "_init_options", {}) or {})
                 options.pop("self", None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import threading
 import warnings
 import weakref
@@ -58,7 +59,10 @@ class EmbeddedTransport:
         location: str | None = None,
         path: str | None = None,
         client: QdrantClient | AsyncQdrantClient | None = None,
+        switch_interval: float | None = None,
     ) -> None:
+        if switch_interval is not None:
+            shorten_switch_interval(switch_interval)
         self._storage = LoopThread("qdrant-aio-storage")
         self._owns_client = client is None
         self._where = path if path is not None else (location or ":memory:")
@@ -112,6 +116,21 @@ class EmbeddedTransport:
         else:
             await self._storage.run_async(_noop())
         self._storage.stop()
+
+
+def shorten_switch_interval(seconds: float) -> None:
+    """Let a thread waiting for the GIL get it back within ``seconds`` (never lengthens it).
+
+    The storage thread runs qdrant-client's local mode, which is Python code holding the GIL.
+    When the event-loop thread wakes up it must wait for the holder to hand the GIL over, which
+    CPython asks for only after the switch interval (5 ms by default): that wait is the loop's
+    lateness. A shorter interval bounds it. It is interpreter-wide, hence opt-out.
+    """
+    if seconds <= 0:
+        raise ValueError("switch interval must be positive")
+    if sys.getswitchinterval() > seconds:
+        logger.debug("embedded mode: interpreter switch interval set to %s s", seconds)
+        sys.setswitchinterval(seconds)
 
 
 async def _noop() -> None:
