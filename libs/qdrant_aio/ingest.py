@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,7 @@ from qdrant_client import models
 from .config import CollectionLayout
 from .errors import DimensionMismatchError, InvalidInputError
 from .ids import PointId, point_id_for
-from .query import ORIGINAL_ID_KEY
+from .query import ORIGINAL_ID_KEY, all_finite
 
 __all__ = [
     "PointInput",
@@ -23,6 +22,8 @@ __all__ = [
     "dedupe_last_wins",
     "batches",
     "json_size",
+    "check_fits",
+    "point_size",
 ]
 
 # JSON spelling of one float32 in a REST body is at most ~16 bytes; the margin covers gRPC too.
@@ -51,20 +52,10 @@ def _check_dense(vector: Sequence[float], expected: int | None, external_id: str
     values = vector if isinstance(vector, list) else list(vector)
     if expected is not None and len(values) != expected:
         raise DimensionMismatchError(expected, len(values), where=f"id {external_id!r}")
-    try:
-        # One C-level pass: NaN and infinity propagate through a sum. Only when the sum is not
-        # finite (or an element is not a number) are the elements looked at one by one.
-        total = sum(values)
-        finite = math.isfinite(total)
-    except TypeError:
-        finite = False
-    if not finite:
-        try:
-            values = [float(x) for x in values]
-        except (TypeError, ValueError) as error:
-            raise InvalidInputError(f"vector of id {external_id!r} is not numeric") from error
-        if not all(math.isfinite(x) for x in values):
-            raise InvalidInputError(f"vector of id {external_id!r} contains NaN or infinity")
+    if not all_finite(values):
+        raise InvalidInputError(
+            f"vector of id {external_id!r} contains NaN or infinity (or a non-number)"
+        )
     return values
 
 
@@ -73,17 +64,49 @@ def _check_sparse(vector: models.SparseVector, external_id: str) -> models.Spars
         raise InvalidInputError(
             f"sparse vector of id {external_id!r}: indices and values differ in length"
         )
-    if not all(math.isfinite(float(x)) for x in vector.values):
+    if not all_finite(vector.values):
         raise InvalidInputError(f"sparse vector of id {external_id!r} contains NaN or infinity")
     return vector
 
 
+def _check_keys(value: Any, what: str) -> None:
+    # JSON would turn the key 1 into "1": the metadata read back would differ from what was
+    # given, so such keys are refused instead.
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(
+                    f"{what} cannot be stored as JSON exactly: key {key!r} is not a string"
+                )
+            if isinstance(item, (dict, list, tuple)):
+                _check_keys(item, what)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, (dict, list, tuple)):
+                _check_keys(item, what)
+
+
 def json_size(value: Any, what: str) -> int:
-    """Length of ``value`` as JSON; :class:`InvalidInputError` if JSON cannot carry it."""
+    """Length of ``value`` as JSON; :class:`InvalidInputError` if JSON cannot carry it exactly."""
     try:
-        return len(json.dumps(value, allow_nan=False, ensure_ascii=False))
+        size = len(json.dumps(value, allow_nan=False, ensure_ascii=False))
     except (TypeError, ValueError, RecursionError) as error:
         raise InvalidInputError(f"{what} cannot be stored as JSON: {error}") from error
+    _check_keys(value, what)
+    return size
+
+
+def check_fits(size: int, max_bytes: int, what: str) -> None:
+    """:class:`InvalidInputError` when one point alone exceeds the request limit."""
+    if size > max_bytes:
+        raise InvalidInputError(
+            f"{what} needs about {size} bytes, more than the request limit of {max_bytes} bytes"
+        )
+
+
+def point_size(payload_bytes: int, floats: int) -> int:
+    """Estimated request bytes of one point with this payload and this many vector numbers."""
+    return _BYTES_PER_POINT + payload_bytes + floats * _BYTES_PER_FLOAT
 
 
 def prepare_point(point: PointInput, pid: PointId, layout: CollectionLayout) -> PreparedPoint:
@@ -115,8 +138,7 @@ def prepare_point(point: PointInput, pid: PointId, layout: CollectionLayout) -> 
     # Every field was validated above; skipping pydantic's second pass over each float is the
     # largest saving of the ingest path.
     struct = models.PointStruct.model_construct(id=pid, vector=vector, payload=payload)
-    size = _BYTES_PER_POINT + payload_bytes + floats * _BYTES_PER_FLOAT
-    return PreparedPoint(external_id, struct, size)
+    return PreparedPoint(external_id, struct, point_size(payload_bytes, floats))
 
 
 def dedupe_last_wins(points: Sequence[PointInput]) -> list[tuple[PointInput, PointId]]:
@@ -156,11 +178,7 @@ class RequestPacker:
         """Take ``points``; return the requests that are full."""
         full: list[list[PreparedPoint]] = []
         for point in points:
-            if point.size > self.max_bytes:
-                raise InvalidInputError(
-                    f"point {point.external_id!r} needs about {point.size} bytes, more than the "
-                    f"request limit of {self.max_bytes} bytes"
-                )
+            check_fits(point.size, self.max_bytes, f"point {point.external_id!r}")
             if self._current and (
                 len(self._current) >= self.max_points or self._size + point.size > self.max_bytes
             ):

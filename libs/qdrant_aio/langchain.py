@@ -308,7 +308,9 @@ class QdrantVectorStore(VectorStore):
         the next batch overlaps the upsert of the previous one.
         """
         reject_extra(kwargs, "add_texts")
-        inputs = await aprepare_inputs(texts, metadatas, ids)
+        inputs = await aprepare_inputs(
+            texts, metadatas, ids, self._engine.ingest_options.max_request_bytes
+        )
         size = batch_size if batch_size is not None else self.batch_size
         if size < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {size}")
@@ -745,11 +747,16 @@ class QdrantVectorStore(VectorStore):
             "prefer_grpc": prefer_grpc, "https": https, "api_key": api_key, "prefix": prefix,
             "timeout": timeout, "host": host, "path": path, "client_options": client_options,
         })
-        store = cls(engine, collection_name, embedding, batch_size=batch_size, **store_options)
-        store._owns_engine = owned
-        if force_recreate:
-            await engine.adelete_collection(store.collection_name)
-        await store.aadd_texts(texts, metadatas, ids)
+        try:
+            store = cls(engine, collection_name, embedding, batch_size=batch_size, **store_options)
+            store._owns_engine = owned
+            if force_recreate:
+                await engine.adelete_collection(store.collection_name)
+            await store.aadd_texts(texts, metadatas, ids)
+        except BaseException:
+            if owned:  # do not leave a storage thread (or a locked folder) behind
+                await engine.aclose()
+            raise
         return store
 
     @classmethod
@@ -817,11 +824,16 @@ class QdrantVectorStore(VectorStore):
             "prefer_grpc": prefer_grpc, "https": https, "api_key": api_key, "prefix": prefix,
             "timeout": timeout, "host": host, "path": path, "client_options": client_options,
         })
-        store = cls(engine, collection_name, embedding, **store_options)
-        store._owns_engine = owned
-        if not await engine.acollection_exists(collection_name):
-            raise CollectionNotFoundError(collection_name)
-        await engine.aensure_collection(collection_name, store._spec)
+        try:
+            store = cls(engine, collection_name, embedding, **store_options)
+            store._owns_engine = owned
+            if not await engine.acollection_exists(collection_name):
+                raise CollectionNotFoundError(collection_name)
+            await engine.aensure_collection(collection_name, store._spec)
+        except BaseException:
+            if owned:
+                await engine.aclose()
+            raise
         return store
 
     @classmethod

@@ -17,7 +17,7 @@ from qdrant_client import models
 from .bridge import map_cooperatively
 from .errors import ConfigurationError, InvalidInputError
 from .ids import PointId, new_id, point_id_for
-from .ingest import json_size
+from .ingest import check_fits, json_size, point_size
 from .sparse import (
     SparseEncoder,
     aencode_documents,
@@ -87,11 +87,13 @@ async def aprepare_inputs(
     texts: Iterable[str],
     metadatas: Iterable[Mapping[str, Any] | None] | None,
     ids: Iterable[str | int | None] | None,
+    max_request_bytes: int,
 ) -> TextInputs:
     """Materialise and check the inputs of an add call (generators are read once, here).
 
     Everything that can be checked without embedding is checked here, before anything is
-    embedded or written: lengths, types, ids, and that every metadata can be stored as JSON.
+    embedded or written: lengths, types, ids, that every metadata can be stored as JSON, and
+    that no single document exceeds the request limit.
     Per-item work yields to the event loop between slices.
     """
     text_list = _one_per_text(texts, "texts")
@@ -119,11 +121,13 @@ async def aprepare_inputs(
         raw_ids = _one_per_text(ids, "ids")
         if len(raw_ids) != count:
             raise InvalidInputError(f"got {count} texts but {len(raw_ids)} ids; give one per text")
-    if metadatas is not None:
-        await map_cooperatively(
-            lambda item: json_size(item[1], f"metadatas[{item[0]}]"),
-            list(enumerate(metadata_list)),
-        )
+    def check_document(index: int) -> None:
+        what = f"document {index}"
+        size = json_size(metadata_list[index], f"metadatas[{index}]")
+        size += json_size(text_list[index], what)
+        check_fits(point_size(size, 0), max_request_bytes, what)
+
+    await map_cooperatively(check_document, range(count))
     pairs = await map_cooperatively(
         lambda item: _external_id(item[1], item[0]), list(enumerate(raw_ids))
     )

@@ -44,7 +44,7 @@ from .errors import (
 )
 from .filters import combine_filters, field_equals_any, ids_filter, literal_metadata_field
 from .ids import point_id_for
-from .ingest import PointInput, json_size
+from .ingest import PointInput, check_fits, json_size, point_size
 from .layout_probe import LayoutProbe
 from .llama_index_filters import translate_metadata_filters
 from .llama_index_nodes import (
@@ -53,7 +53,7 @@ from .llama_index_nodes import (
     node_to_payload,
 )
 from .payload import PayloadLayout
-from .query import Hit, SearchRequest
+from .query import Hit, SearchRequest, all_finite
 from .retry import RetryPolicy
 from .sparse import (
     Bm25Encoder,
@@ -384,6 +384,12 @@ class QdrantVectorStore(BasePydanticVectorStore):
         # Every node is checked before anything is written; the per-node work yields to the
         # event loop between slices, so a large add never blocks it.
         vectors = await map_cooperatively(self._embedding_of, nodes)
+        dimension = self._dense_size if self._dense_size is not None else len(vectors[0])
+        for node, vector in zip(nodes, vectors, strict=True):
+            if len(vector) != dimension:
+                where = f"node {node.node_id!r}"
+                raise DimensionMismatchError(dimension, len(vector), where=where)
+        options = self._ingest_options()
         ids = [node.node_id for node in nodes]
         legacy = await self._uses_legacy_layout()
         last = {node_id: index for index, node_id in enumerate(ids)}
@@ -393,12 +399,13 @@ class QdrantVectorStore(BasePydanticVectorStore):
         def to_payload(index: int) -> dict[str, Any]:
             node = nodes[index]
             payload = node_to_legacy_payload(node) if legacy else node_to_payload(node, layout)
-            json_size(payload, f"node {node.node_id!r}")  # JSON-safe before any write
+            what = f"node {node.node_id!r}"
+            size = point_size(json_size(payload, what), len(vectors[index]))
+            check_fits(size, options.max_request_bytes, what)  # before any write
             return payload
 
         built = await map_cooperatively(to_payload, order)
         payloads = dict(zip(order, built, strict=True))
-        options = self._ingest_options()
         encoder = self._encoder
 
         async def point_batches() -> AsyncIterator[list[PointInput]]:
@@ -559,6 +566,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             sparse=request.sparse is not None,
             vector_name=self.dense_vector_name,
             sparse_vector_name=self.sparse_vector_name,
+            distance=self._spec.distance,
         )
         try:
             hits = await self.engine.aquery(self.collection_name, request, spec)
@@ -693,8 +701,11 @@ class QdrantVectorStore(BasePydanticVectorStore):
                 f"node {node.node_id!r} has no embedding; embed nodes before adding them "
                 "(an embed model in the index or a pipeline)"
             )
-        # The engine checks the values (one pass, no copy); only the length is checked here.
         vector = node.embedding if isinstance(node.embedding, list) else list(node.embedding)
+        if not all_finite(vector):
+            raise InvalidInputError(
+                f"the embedding of node {node.node_id!r} contains NaN or infinity (or a non-number)"
+            )
         if self._dense_size is not None and len(vector) != self._dense_size:
             raise DimensionMismatchError(
                 self._dense_size, len(vector), where=f"node {node.node_id!r}"

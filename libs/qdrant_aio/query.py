@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -9,10 +10,17 @@ from typing import Any, Literal
 from qdrant_client import models
 
 from .config import CollectionLayout
-from .errors import ConfigurationError, InvalidInputError
+from .errors import ConfigurationError, DimensionMismatchError, InvalidInputError
 from .ids import PointId
 
-__all__ = ["SearchRequest", "Hit", "build_query", "hit_from_point", "ORIGINAL_ID_KEY"]
+__all__ = [
+    "SearchRequest",
+    "Hit",
+    "build_query",
+    "hit_from_point",
+    "all_finite",
+    "ORIGINAL_ID_KEY",
+]
 
 # Payload key that keeps a string id whose point id is its UUIDv5 (see ids.py).
 ORIGINAL_ID_KEY = "external_id"
@@ -54,6 +62,10 @@ class SearchRequest:
     def __post_init__(self) -> None:
         if self.dense is None and self.sparse is None:
             raise InvalidInputError("a search needs a dense vector, a sparse vector or both")
+        if self.dense is not None and not all_finite(self.dense):
+            raise InvalidInputError("the query vector contains NaN or infinity (or a non-number)")
+        if self.sparse is not None and not all_finite(self.sparse.values):
+            raise InvalidInputError("the sparse query vector contains NaN or infinity")
         if self.limit < 1 or self.offset < 0:
             raise InvalidInputError("limit must be >= 1 and offset >= 0")
         if self.fusion not in ("rrf", "dbsf"):
@@ -102,8 +114,26 @@ def _sparse_name(layout: CollectionLayout) -> str:
     return layout.sparse_name
 
 
+def all_finite(values: Sequence[float]) -> bool:
+    """Whether every value is a finite number (one C-level pass in the common case)."""
+    try:
+        # NaN and infinity propagate through a sum; an overflow to infinity is re-checked.
+        return math.isfinite(sum(values)) or all(math.isfinite(float(v)) for v in values)
+    except (TypeError, ValueError):
+        return False
+
+
 def build_query(request: SearchRequest, layout: CollectionLayout) -> dict[str, Any]:
-    """Keyword arguments of ``query_points`` (and fields of ``QueryRequest``) for ``request``."""
+    """Keyword arguments of ``query_points`` (and fields of ``QueryRequest``) for ``request``.
+
+    Raises :class:`DimensionMismatchError` for a query vector of the wrong length.
+    """
+    if (
+        request.dense is not None
+        and layout.dense_size is not None
+        and len(request.dense) != layout.dense_size
+    ):
+        raise DimensionMismatchError(layout.dense_size, len(request.dense), where="query vector")
     common: dict[str, Any] = {
         "limit": request.limit,
         "offset": request.offset or None,
