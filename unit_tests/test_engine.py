@@ -475,3 +475,13 @@ async def test_a_sparse_vector_without_idf_is_warned_about_once(
     warnings = [r for r in caplog.records if "IDF" in r.getMessage()]
     assert len(warnings) == 1 and "no_idf" in warnings[0].getMessage()
     await engine.aclose()
+
+
+async def test_show_progress_counts_every_acknowledged_point(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    engine = QdrantEngine(ingest=IngestOptions(batch_size=10))
+    await engine.aupsert("c", points(35), show_progress=True)
+    shown = capsys.readouterr().err
+    assert "35/35" in shown  # tqdm (or the plain fallback) reached the total
+    await engine.aclose()

@@ -42,6 +42,7 @@ from .errors import (
 from .filters import combine_filters, ids_filter
 from .ids import PointId, point_id_for
 from .ingest import PointInput, PreparedPoint, RequestPacker, dedupe_last_wins, prepare_point
+from .progress import Progress
 from .query import Hit, SearchRequest, build_query, hit_from_point
 from .retry import RetryPolicy, call_with_retries, is_transient
 from .transport import EmbeddedTransport, RemoteTransport, Transport, is_embedded_client
@@ -421,6 +422,7 @@ class QdrantEngine:
         *,
         options: IngestOptions | None = None,
         expected_ids: Sequence[str | int] | None = None,
+        show_progress: bool = False,
     ) -> list[str]:
         """Upsert points; return their external ids in input order (after de-duplication).
 
@@ -432,15 +434,25 @@ class QdrantEngine:
         :class:`IngestError` lists every id not written. If the async iterable itself fails part
         way (an embedding error), the ids not written are those of ``expected_ids`` (every id the
         caller's batches hold) that were not acknowledged, or, without it, those already read.
+        ``show_progress=True`` shows the acknowledged points (tqdm when installed).
         """
         self._check_open()
         spec = spec or CollectionSpec()
         options = options or self.ingest_options
+        total = len(expected_ids) if expected_ids is not None else None
         if isinstance(points, AsyncIterable):
             source: AsyncIterable[Sequence[PointInput]] = points
         else:
-            source = _single_batch(list(points))
-        return await self._ingest(collection_name, source, spec, options, expected_ids)
+            point_list = list(points)
+            total = len(point_list)
+            source = _single_batch(point_list)
+        progress = Progress(show_progress, total, f"upserting into {collection_name}")
+        try:
+            return await self._ingest(
+                collection_name, source, spec, options, expected_ids, progress
+            )
+        finally:
+            progress.close()
 
     def upsert(
         self,
@@ -450,10 +462,12 @@ class QdrantEngine:
         *,
         options: IngestOptions | None = None,
         expected_ids: Sequence[str | int] | None = None,
+        show_progress: bool = False,
     ) -> list[str]:
         """Sync twin of :meth:`aupsert`."""
         return run_sync(self.aupsert(
-            collection_name, points, spec, options=options, expected_ids=expected_ids
+            collection_name, points, spec, options=options, expected_ids=expected_ids,
+            show_progress=show_progress,
         ))
 
     async def _ingest(
@@ -463,6 +477,7 @@ class QdrantEngine:
         spec: CollectionSpec,
         options: IngestOptions,
         expected_ids: Sequence[str | int] | None,
+        progress: Progress,
     ) -> list[str]:
         written_ids: list[str] = []
         slots = asyncio.Semaphore(options.max_concurrent_upserts)
@@ -479,6 +494,7 @@ class QdrantEngine:
                     points=[p.struct for p in batch],
                     wait=True,
                 )
+                progress.advance(len(batch))
             finally:
                 slots.release()
 

@@ -305,8 +305,10 @@ class QdrantVectorStore(VectorStore):
         Any iterables are accepted (generators are read once). Texts without an id get a new
         UUID4; any string id works and re-adding an id overwrites. Mismatched lengths or bad ids
         raise :class:`InvalidInputError` before anything is embedded or written. Embedding of
-        the next batch overlaps the upsert of the previous one.
+        the next batch overlaps the upsert of the previous one. ``show_progress=True`` shows a
+        progress bar of the points written.
         """
+        show_progress = bool(kwargs.pop("show_progress", False))
         reject_extra(kwargs, "add_texts")
         inputs = await aprepare_inputs(
             texts, metadatas, ids, self._engine.ingest_options.max_request_bytes
@@ -321,6 +323,7 @@ class QdrantVectorStore(VectorStore):
                 self._point_batches(inputs, size, legacy),
                 self._spec,
                 expected_ids=[inputs.ids[i] for i in inputs.keep],
+                show_progress=show_progress,
             )
             self._collection_seen = True
             self._probe.settle(legacy)

@@ -377,6 +377,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         created on the first call. A node id that is not a UUID works (it round-trips exactly);
         re-adding an id overwrites it.
         """
+        show_progress = bool(add_kwargs.pop("show_progress", False))
         _reject_options("add", add_kwargs)
         nodes = list(nodes)
         if not nodes:
@@ -426,6 +427,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             self._spec,
             options=options,
             expected_ids=[ids[i] for i in order],
+            show_progress=show_progress,
         )
         self._probe.settle(legacy)
         return ids
