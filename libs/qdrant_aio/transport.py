@@ -18,7 +18,6 @@ import asyncio
 import inspect
 import sys
 import threading
-import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -97,11 +96,9 @@ class EmbeddedTransport:
         return await self._storage.run_async(self._invoke(method, kwargs))
 
     async def _invoke(self, method: str, kwargs: dict[str, Any]) -> Any:
-        with warnings.catch_warnings():
-            # Local mode warns that payload indexes do nothing there; the same code creates
-            # them on a server, so the warning would only be noise in development.
-            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-            result = getattr(self._client, method)(**kwargs)
+        # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
+        # thread-safe. qdrant-client warns once per process about local payload indexes.
+        result = getattr(self._client, method)(**kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
