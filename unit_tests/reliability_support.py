@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 import httpx
-from conftest import RecordingClient, http_error, unit_vector
+from engine_support import RecordingClient, http_error, unit_vector
 from langchain_core.embeddings import Embeddings
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery

@@ -20,6 +20,13 @@ from qdrant_aio import EngineClosedError, QdrantEngine
 COOKBOOK = Path(__file__).resolve().parent.parent / "cookbook"
 
 
+
+@pytest.fixture(autouse=True)
+def embedded_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests run on the embedded store, even where QDRANT_URL points at a server."""
+    for name in ("QDRANT_URL", "QDRANT_API_KEY", "QDRANT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+
 def load(name: str) -> ModuleType:
     # The examples import their neighbours (offline_embeddings) by plain name, as they do when
     # run from their folder.

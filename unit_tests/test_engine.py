@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import RecordingClient, http_error, unit_vector
+from engine_support import RecordingClient, http_error, unit_vector
 from qdrant_client import QdrantClient, models
 
 from qdrant_aio import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 import pytest
-from conftest import unit_vector
+from engine_support import unit_vector
 from qdrant_client import models
 
 from qdrant_aio import CollectionSpec, Hit, PointInput, QdrantEngine, SearchRequest

@@ -15,7 +15,7 @@ from typing import Any
 import langchain_core.vectorstores.base as lc_base
 import numpy as np
 import pytest
-from conftest import RecordingClient
+from engine_support import RecordingClient
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.vectorstores.utils import maximal_marginal_relevance

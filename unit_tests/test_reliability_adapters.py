@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RecordingClient, http_error, unit_vector
+from engine_support import RecordingClient, http_error, unit_vector
 from langchain_core.documents import Document as LangChainDocument
 from langchain_core.load import dumps as langchain_dumps
 from llama_index.core.vector_stores.types import (

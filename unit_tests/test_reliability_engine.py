@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from conftest import RecordingClient, http_error, unit_vector
+from engine_support import RecordingClient, http_error, unit_vector
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException
 

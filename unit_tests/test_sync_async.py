@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import RecordingClient, unit_vector
+from engine_support import RecordingClient, unit_vector
 from qdrant_client import AsyncQdrantClient, QdrantClient
 
 import qdrant_aio

@@ -1,0 +1,67 @@
+"""Test helpers shared by the unit tests: deterministic vectors and a client wrapper for faults.
+
+A module of its own name (not conftest), because integration_tests/ has a conftest too and
+pytest puts both folders on sys.path."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import threading
+from typing import Any
+
+from qdrant_client import QdrantClient
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+
+def unit_vector(seed: str, dim: int = 8) -> list[float]:
+    """A deterministic unit vector for ``seed`` (stable across processes)."""
+    rng = random.Random(int(hashlib.sha256(seed.encode()).hexdigest()[:16], 16))
+    raw = [rng.gauss(0, 1) for _ in range(dim)]
+    norm = math.sqrt(sum(x * x for x in raw))
+    return [x / norm for x in raw]
+
+
+def http_error(status: int) -> UnexpectedResponse:
+    import httpx
+
+    return UnexpectedResponse(status, "injected", b'{"status":"injected"}', httpx.Headers())
+
+
+class RecordingClient:
+    """Wraps a real client: records calls and the thread of each, injects failures on demand."""
+
+    def __init__(self, inner: QdrantClient) -> None:
+        self._inner = inner
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.threads: list[threading.Thread] = []
+        self.fail_next: dict[str, list[BaseException]] = {}
+        self.fail_rate: dict[str, float] = {}
+        self.failure_error: BaseException = http_error(503)
+        self.rng = random.Random(7)
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+        self.delay = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.calls.append((name, kwargs))
+                self.threads.append(threading.current_thread())
+                queued = self.fail_next.get(name)
+                if queued:
+                    raise queued.pop(0)
+                if self.rng.random() < self.fail_rate.get(name, 0.0):
+                    raise self.failure_error
+            return target(*args, **kwargs)
+
+        return call
+
+    def count_calls(self, name: str) -> int:
+        return sum(1 for n, _ in self.calls if n == name)
