@@ -22,6 +22,7 @@ __all__ = [
     "dedupe_last_wins",
     "batches",
     "json_size",
+    "check_string_keys",
     "check_fits",
     "point_size",
 ]
@@ -39,6 +40,11 @@ class PointInput:
     payload: Mapping[str, Any]
     dense: Sequence[float] | None = None
     sparse: models.SparseVector | None = None
+    # Optional facts a caller has already established, so the engine does not redo them:
+    # the point id of ``id`` (``ids.point_id_for``), and the payload's JSON size, given only by
+    # a caller that has checked that JSON carries the payload exactly (``json_size``).
+    point_id: PointId | None = None
+    payload_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,30 +75,39 @@ def _check_sparse(vector: models.SparseVector, external_id: str) -> models.Spars
     return vector
 
 
-def _check_keys(value: Any, what: str) -> None:
+def check_string_keys(value: Any, what: str) -> None:
+    """:class:`InvalidInputError` for a mapping key (at any depth) that is not a string."""
     # JSON would turn the key 1 into "1": the metadata read back would differ from what was
     # given, so such keys are refused instead.
     if isinstance(value, dict):
-        for key, item in value.items():
+        for key in value:
             if not isinstance(key, str):
                 raise InvalidInputError(
                     f"{what} cannot be stored as JSON exactly: key {key!r} is not a string"
                 )
-            if isinstance(item, (dict, list, tuple)):
-                _check_keys(item, what)
+        children: Any = value.values()
     elif isinstance(value, (list, tuple)):
-        for item in value:
-            if isinstance(item, (dict, list, tuple)):
-                _check_keys(item, what)
+        children = value
+    else:
+        return
+    for child in children:
+        if isinstance(child, (dict, list, tuple)):
+            check_string_keys(child, what)
 
 
-def json_size(value: Any, what: str) -> int:
-    """Length of ``value`` as JSON; :class:`InvalidInputError` if JSON cannot carry it exactly."""
+def json_size(value: Any, what: str, *, check_keys: bool = True) -> int:
+    """Length of ``value`` as JSON; :class:`InvalidInputError` if JSON cannot carry it exactly.
+
+    ``check_keys=False`` skips the walk for non-string keys, for values whose keys are known to
+    be strings (or were checked apart).
+    """
     try:
-        size = len(json.dumps(value, allow_nan=False, ensure_ascii=False))
+        # ASCII escapes make the length an upper bound of the UTF-8 bytes sent.
+        size = len(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError, RecursionError) as error:
         raise InvalidInputError(f"{what} cannot be stored as JSON: {error}") from error
-    _check_keys(value, what)
+    if check_keys:
+        check_string_keys(value, what)
     return size
 
 
@@ -116,10 +131,13 @@ def prepare_point(point: PointInput, pid: PointId, layout: CollectionLayout) -> 
     that JSON cannot carry, so nothing of a bad batch is ever sent.
     """
     external_id = point.id if isinstance(point.id, str) else str(point.id)
-    payload = dict(point.payload)
+    payload: Mapping[str, Any] = point.payload
+    payload_bytes = point.payload_size
+    if payload_bytes is None:
+        payload_bytes = json_size(payload, f"payload of id {external_id!r}")
     if isinstance(point.id, str) and str(pid) != point.id:  # the point id spells it otherwise
-        payload[ORIGINAL_ID_KEY] = point.id
-    payload_bytes = json_size(payload, f"payload of id {external_id!r}")
+        payload = {**payload, ORIGINAL_ID_KEY: point.id}  # a copy: the caller's stays as it was
+        payload_bytes += len(point.id) * 4 + 20
     vectors: dict[str, Any] = {}
     floats = 0
     if layout.dense_name is not None:
@@ -137,7 +155,8 @@ def prepare_point(point: PointInput, pid: PointId, layout: CollectionLayout) -> 
         vector = vectors[layout.dense_name or ""]
     # Every field was validated above; skipping pydantic's second pass over each float is the
     # largest saving of the ingest path.
-    struct = models.PointStruct.model_construct(id=pid, vector=vector, payload=payload)
+    body = payload if isinstance(payload, dict) else dict(payload)
+    struct = models.PointStruct.model_construct(id=pid, vector=vector, payload=body)
     return PreparedPoint(external_id, struct, point_size(payload_bytes, floats))
 
 
@@ -150,10 +169,12 @@ def dedupe_last_wins(points: Sequence[PointInput]) -> list[tuple[PointInput, Poi
     last: dict[PointId, int] = {}
     pids: list[PointId] = []
     for index, point in enumerate(points):
-        try:
-            pid = point_id_for(point.id)
-        except (TypeError, ValueError) as error:
-            raise InvalidInputError(f"invalid id {point.id!r}: {error}") from error
+        pid = point.point_id
+        if pid is None:
+            try:
+                pid = point_id_for(point.id)
+            except (TypeError, ValueError) as error:
+                raise InvalidInputError(f"invalid id {point.id!r}: {error}") from error
         last[pid] = index
         pids.append(pid)
     if len(last) == len(points):

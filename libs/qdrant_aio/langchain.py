@@ -275,6 +275,8 @@ class QdrantVectorStore(VectorStore):
         self, inputs: TextInputs, batch_size: int, legacy: bool
     ) -> AsyncIterator[list[PointInput]]:
         # The engine sends batch n while this generator embeds batch n + 1.
+        layout = self._payload_layout
+        overhead = len(layout.content_key) + len(layout.metadata_key) + 16  # keys, punctuation
         for start in range(0, len(inputs.keep), batch_size):
             positions = inputs.keep[start : start + batch_size]
             texts = [inputs.texts[i] for i in positions]
@@ -288,6 +290,9 @@ class QdrantVectorStore(VectorStore):
                     ),
                     dense=dense[n] if dense is not None else None,
                     sparse=sparse[n] if sparse is not None else None,
+                    point_id=inputs.point_ids[position],
+                    # Text and metadata were checked up front; their keys add a few bytes.
+                    payload_size=None if legacy else inputs.sizes[position] + overhead,
                 )
                 for n, position in enumerate(positions)
             ]

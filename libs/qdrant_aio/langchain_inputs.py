@@ -58,6 +58,8 @@ class TextInputs:
     metadatas: list[Mapping[str, Any]]
     ids: list[str]
     keep: list[int]
+    point_ids: list[PointId]
+    sizes: list[int]  # JSON bytes of text + metadata (checked: JSON carries them exactly)
 
 
 def _one_per_text(value: object, what: str) -> list[Any]:
@@ -70,10 +72,17 @@ def _one_per_text(value: object, what: str) -> list[Any]:
     return list(value)
 
 
+def text_json_size(text: str) -> int:
+    """JSON bytes of a string (with ASCII escapes), without encoding it in the common case."""
+    if text.isascii() and text.isprintable():
+        return len(text) + 2 + text.count('"') + text.count("\\")
+    return json_size(text, "text", check_keys=False)
+
+
 def _external_id(value: object, index: int) -> tuple[str, PointId]:
     if value is None:
         fresh = new_id()
-        return fresh, point_id_for(fresh)
+        return fresh, fresh  # a new UUID4 is already in Qdrant's canonical spelling
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidInputError(f"ids[{index}] must be a str or an int, got {value!r}")
     try:
@@ -121,19 +130,23 @@ async def aprepare_inputs(
         raw_ids = _one_per_text(ids, "ids")
         if len(raw_ids) != count:
             raise InvalidInputError(f"got {count} texts but {len(raw_ids)} ids; give one per text")
-    def check_document(index: int) -> None:
+    def check_document(index: int) -> int:
         what = f"document {index}"
         size = json_size(metadata_list[index], f"metadatas[{index}]")
-        size += json_size(text_list[index], what)
+        size += text_json_size(text_list[index])
         check_fits(point_size(size, 0), max_request_bytes, what)
+        return size
 
-    await map_cooperatively(check_document, range(count))
+    sizes = await map_cooperatively(check_document, range(count))
     pairs = await map_cooperatively(
         lambda item: _external_id(item[1], item[0]), list(enumerate(raw_ids))
     )
     id_list = [external for external, _ in pairs]
-    last: dict[PointId, int] = {point_id: index for index, (_, point_id) in enumerate(pairs)}
-    return TextInputs(text_list, metadata_list, id_list, sorted(last.values()))
+    point_ids = [point_id for _, point_id in pairs]
+    last: dict[PointId, int] = {point_id: index for index, point_id in enumerate(point_ids)}
+    return TextInputs(
+        text_list, metadata_list, id_list, sorted(last.values()), point_ids, sizes
+    )
 
 
 class SparseEmbedder:

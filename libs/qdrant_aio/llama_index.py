@@ -44,7 +44,7 @@ from .errors import (
 )
 from .filters import combine_filters, field_equals_any, ids_filter, literal_metadata_field
 from .ids import point_id_for
-from .ingest import PointInput, check_fits, json_size, point_size
+from .ingest import PointInput, check_fits, check_string_keys, json_size, point_size
 from .layout_probe import LayoutProbe
 from .llama_index_filters import translate_metadata_filters
 from .llama_index_nodes import (
@@ -401,10 +401,15 @@ class QdrantVectorStore(BasePydanticVectorStore):
             node = nodes[index]
             payload = node_to_legacy_payload(node) if legacy else node_to_payload(node, layout)
             what = f"node {node.node_id!r}"
-            size = point_size(json_size(payload, what), len(vectors[index]))
-            check_fits(size, options.max_request_bytes, what)  # before any write
+            # The rest of the payload comes from pydantic's JSON mode: only the user's
+            # metadata can hold keys JSON would change.
+            check_string_keys(node.metadata, what)
+            sizes[index] = json_size(payload, what, check_keys=False)
+            size = point_size(sizes[index], len(vectors[index]))
+            check_fits(size, options.max_request_bytes, what)
             return payload
 
+        sizes: dict[int, int] = {}
         built = await map_cooperatively(to_payload, order)
         payloads = dict(zip(order, built, strict=True))
         encoder = self._encoder
@@ -417,7 +422,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
                     texts = [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in chunk]
                     sparse = list(await aencode_documents(encoder, texts))
                 yield [
-                    PointInput(ids[i], payloads[i], vectors[i], sparse[j])
+                    PointInput(ids[i], payloads[i], vectors[i], sparse[j], payload_size=sizes[i])
                     for j, i in enumerate(chunk)
                 ]
 
