@@ -53,7 +53,9 @@ def node_text(node: BaseNode) -> str:
 
 def node_extras(node: BaseNode) -> dict[str, Any]:
     """What rebuilds ``node`` besides its id, text, metadata and embedding (JSON-ready)."""
-    extras = node.model_dump(mode="json", exclude=_STORED_APART)
+    # Defaults are left out: the node class restores them, and a smaller payload is cheaper to
+    # write, store and scan.
+    extras = node.model_dump(mode="json", exclude=_STORED_APART, exclude_defaults=True)
     extras["class_name"] = node.class_name()
     resource = extras.get("text_resource")
     if isinstance(resource, dict):  # Document / Node keep their text in a resource
