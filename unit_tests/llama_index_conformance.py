@@ -53,6 +53,7 @@ from qdrant_aio import (
     InvalidInputError,
 )
 from qdrant_aio.llama_index import QdrantVectorStore
+from qdrant_aio.payload import caseless_copy
 
 __all__ = [
     "LlamaIndexVectorStoreConformance",
@@ -220,6 +221,12 @@ FILTER_CASES: dict[str, MetadataFilters] = {
     "text-match": _group(Cond.AND, _leaf("title", Op.TEXT_MATCH, "Cat")),
     "text-match-inner": _group(Cond.AND, _leaf("title", Op.TEXT_MATCH, "ate")),
     "text-match-insensitive": _group(Cond.AND, _leaf("code", Op.TEXT_MATCH_INSENSITIVE, "-12")),
+    "text-match-insensitive-letters": _group(
+        Cond.AND, _leaf("title", Op.TEXT_MATCH_INSENSITIVE, "cAT")
+    ),
+    "text-match-insensitive-code": _group(
+        Cond.OR, _leaf("code", Op.TEXT_MATCH_INSENSITIVE, "Ab-"), _leaf("tags", Op.EQ, "b")
+    ),
     "is-empty-list": _group(Cond.AND, _leaf("tags", Op.IS_EMPTY, None)),
     "is-empty-str": _group(Cond.AND, _leaf("title", Op.IS_EMPTY, None)),
     "is-empty-null": _group(Cond.AND, _leaf("note", Op.IS_EMPTY, None)),
@@ -392,7 +399,10 @@ class LlamaIndexVectorStoreConformance:
         assert payload["metadata"] == node.metadata
         assert payload["ref_doc_id"] == "book-1"
         assert node.text not in json.dumps(payload["llama_node"])
-        assert set(payload) == {"page_content", "metadata", "ref_doc_id", "llama_node"}
+        assert set(payload) == {
+            "page_content", "metadata", "ref_doc_id", "llama_node", "metadata_caseless"
+        }
+        assert payload["metadata_caseless"] == caseless_copy(node.metadata)
 
     def test_node_without_embedding_raises_before_writing(
         self, vector_store: QdrantVectorStore
@@ -762,8 +772,9 @@ class LlamaIndexVectorStoreConformance:
         self, vector_store: QdrantVectorStore
     ) -> None:
         vector_store.add(filter_nodes())
+        # Qdrant has no ordering of strings: this cannot be translated exactly.
         insensitive = MetadataFilters(
-            filters=[MetadataFilter(key="title", operator=Op.TEXT_MATCH_INSENSITIVE, value="cat")]
+            filters=[MetadataFilter(key="title", operator=Op.GT, value="cat")]
         )
         with pytest.raises(InvalidFilterError):
             vector_store.get_nodes(filters=insensitive)

@@ -247,7 +247,7 @@ async def test_shared_collection_works_both_ways() -> None:
     assert found["langchain_reads"] == ["review-dune"]
     assert found["langchain_by_id"] == ["review-emma", "dune"]
     assert found["reviews_left"] == ["review-dune"]
-    assert found["payload_keys"] == ["llama_node", "metadata", "page_content"]
+    assert found["payload_keys"] == ["llama_node", "metadata", "metadata_caseless", "page_content"]
 
 
 async def test_migrate_from_langchain_qdrant_serves_the_old_collection(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from qdrant_aio import (
     UnsupportedClientError,
 )
 from qdrant_aio.langchain import QdrantVectorStore, RetrievalMode
+from qdrant_aio.payload import caseless_copy
 from qdrant_aio.sparse import Bm25Encoder
 from qdrant_aio.transport import EmbeddedTransport
 
@@ -208,7 +209,8 @@ def test_documents_round_trip_with_ids_and_exact_metadata(engine: QdrantEngine) 
     # Stored layout: the text once, the metadata as given, nothing injected.
     raw = engine.scroll_all(store.collection_name)
     for hit in raw:
-        assert set(hit.payload) == {"page_content", "metadata"}
+        assert set(hit.payload) == {"page_content", "metadata", "metadata_caseless"}
+        assert hit.payload["metadata_caseless"] == caseless_copy(hit.payload["metadata"])
         assert "_id" not in hit.payload["metadata"]
         assert "_collection_name" not in hit.payload["metadata"]
 
@@ -455,7 +457,11 @@ def test_custom_payload_keys_are_used_for_storage_and_filters(engine: QdrantEngi
     store = store_on(engine, content_payload_key="body", metadata_payload_key="meta")
     fill(store)
     payload = engine.retrieve(store.collection_name, ["bob"])[0].payload
-    assert payload == {"body": "bob likes bananas", "meta": PEOPLE[1][1]}
+    assert payload == {
+        "body": "bob likes bananas",
+        "meta": PEOPLE[1][1],
+        "metadata_caseless": caseless_copy(PEOPLE[1][1]),
+    }
     assert [d.id for d in store.similarity_search("x", k=5, filter={"name": "bob"})] == ["bob"]
 
 

@@ -463,13 +463,6 @@ async def test_invalid_dict_filters_raise_before_any_request(flt: Any) -> None:
 
 
 BAD_LLAMA_FILTERS: dict[str, MetadataFilters] = {
-    "case-insensitive-letters": MetadataFilters(
-        filters=[
-            MetadataFilter(
-                key="prefix", value="D", operator=FilterOperator.TEXT_MATCH_INSENSITIVE
-            )
-        ]
-    ),
     "order-on-text": MetadataFilters(
         filters=[MetadataFilter(key="prefix", value="d", operator=FilterOperator.GT)]
     ),

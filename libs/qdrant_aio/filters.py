@@ -29,8 +29,10 @@ Semantics of the dict syntax (keys are metadata keys; dots address nested object
   (``%abc``, ``a%b``, any ``_``) raise. Prefix and substring need a Qdrant server with
   ``match.prefix`` / ``match.substring`` (the versions qdrant-client 1.20 targets); ``match.text``
   is not used because it is a token match, not a substring match.
-* ``$ilike``: Qdrant has no case-insensitive substring match, so only patterns without letters
-  (whose case cannot matter) are accepted; the rest raise.
+* ``$ilike``: Qdrant has no case-insensitive substring match. qdrant-aio's payload keeps
+  lower-cased copies of string metadata apart (``caseless_key``), and ``$ilike`` is ``$like`` of
+  the lower-cased pattern there, for the same pattern shapes. Without that field (collections
+  written by other packages) only patterns without letters are accepted; the rest raise.
 * ``$in: []`` matches nothing; ``$nin: []`` matches every document that has the key.
 """
 
@@ -468,7 +470,9 @@ def _bound(value: object) -> Bound:
     )
 
 
-def _field_operator(path: str, op: str, operand: object) -> models.Condition:
+def _field_operator(
+    path: str, op: str, operand: object, caseless_path: str | None = None
+) -> models.Condition:
     if op == "$eq":
         return eq_condition(path, _scalar(operand))
     if op == "$ne":
@@ -489,6 +493,9 @@ def _field_operator(path: str, op: str, operand: object) -> models.Condition:
     if op in ("$like", "$ilike"):
         if not isinstance(operand, str):
             raise InvalidFilterError(f"expected a string pattern, got {operand!r}")
+        if op == "$ilike" and caseless_path is not None:
+            # ILIKE is LIKE between lower-cased sides; the payload keeps the lower-cased values.
+            return like_condition(caseless_path, operand.lower())
         return like_condition(path, operand, case_insensitive=op == "$ilike")
     if op == "$exists":
         if not isinstance(operand, bool):
@@ -497,13 +504,16 @@ def _field_operator(path: str, op: str, operand: object) -> models.Condition:
     raise InvalidFilterError(f"unknown operator; supported: {', '.join(_FIELD_OPS)}")
 
 
-def _translate_field(key: str, value: object, metadata_key: str) -> models.Condition:
+def _translate_field(
+    key: str, value: object, metadata_key: str, caseless_key: str | None
+) -> models.Condition:
     if not isinstance(value, Mapping):
         with error_context(key, "$eq"):
             return eq_condition(metadata_field(key, metadata_key), _scalar(value))
     if not value:
         raise InvalidFilterError(f"filter on {key!r}: empty operator dict")
     path = metadata_field(key, metadata_key)
+    caseless_path = metadata_field(key, caseless_key) if caseless_key is not None else None
     conditions: list[models.Condition] = []
     for op, operand in value.items():
         if not isinstance(op, str) or not op.startswith("$"):
@@ -512,11 +522,13 @@ def _translate_field(key: str, value: object, metadata_key: str) -> models.Condi
                 f"(address nested keys with dots, e.g. '{key}.{op}')"
             )
         with error_context(key, op):
-            conditions.append(_field_operator(path, op.lower(), operand))
+            conditions.append(_field_operator(path, op.lower(), operand, caseless_path))
     return all_of(conditions)
 
 
-def _translate_node(spec: object, metadata_key: str) -> models.Condition:
+def _translate_node(
+    spec: object, metadata_key: str, caseless_key: str | None = None
+) -> models.Condition:
     if not isinstance(spec, Mapping):
         raise InvalidFilterError(f"a filter must be a dict, got {type(spec).__name__}: {spec!r}")
     if not spec:
@@ -526,7 +538,7 @@ def _translate_node(spec: object, metadata_key: str) -> models.Condition:
         if not isinstance(key, str):
             raise InvalidFilterError(f"filter keys must be strings, got {key!r}")
         if not key.startswith("$"):
-            parts.append(_translate_field(key, value, metadata_key))
+            parts.append(_translate_field(key, value, metadata_key, caseless_key))
             continue
         op = key.lower()
         if op in ("$and", "$or"):
@@ -534,13 +546,15 @@ def _translate_node(spec: object, metadata_key: str) -> models.Condition:
                 raise InvalidFilterError(
                     f"{key} expects a non-empty list of filters, got {value!r}"
                 )
-            children = [_translate_node(child, metadata_key) for child in value]
+            children = [_translate_node(child, metadata_key, caseless_key) for child in value]
             parts.append(all_of(children) if op == "$and" else any_of(children))
         elif op == "$not":
             if isinstance(value, Mapping):
-                parts.append(none_of([_translate_node(value, metadata_key)]))
+                parts.append(none_of([_translate_node(value, metadata_key, caseless_key)]))
             elif isinstance(value, list | tuple) and value:
-                parts.append(none_of([_translate_node(child, metadata_key) for child in value]))
+                parts.append(
+                    none_of([_translate_node(child, metadata_key, caseless_key) for child in value])
+                )
             else:
                 raise InvalidFilterError(
                     f"{key} expects a filter dict or a non-empty list of them, got {value!r}"
@@ -553,14 +567,22 @@ def _translate_node(spec: object, metadata_key: str) -> models.Condition:
 
 
 def translate_dict_filter(
-    spec: Mapping[str, Any], *, metadata_key: str = "metadata"
+    spec: Mapping[str, Any], *, metadata_key: str = "metadata", caseless_key: str | None = None
 ) -> models.Filter:
-    """Translate the portable dict filter syntax (see module doc) to a Qdrant ``Filter``."""
-    return as_filter(_translate_node(spec, metadata_key))
+    """Translate the portable dict filter syntax (see module doc) to a Qdrant ``Filter``.
+
+    ``caseless_key`` names the payload field with lower-cased copies of the string metadata
+    (``payload.caseless_copy``); with it, ``$ilike`` is exact for any pattern shape ``$like``
+    supports.
+    """
+    return as_filter(_translate_node(spec, metadata_key, caseless_key))
 
 
 def to_qdrant_filter(
-    filter: models.Filter | Mapping[str, Any] | None, *, metadata_key: str = "metadata"
+    filter: models.Filter | Mapping[str, Any] | None,
+    *,
+    metadata_key: str = "metadata",
+    caseless_key: str | None = None,
 ) -> models.Filter | None:
     """A ``Filter`` as is, a dict translated, ``None`` as ``None``."""
     if filter is None:
@@ -568,7 +590,7 @@ def to_qdrant_filter(
     if isinstance(filter, models.Filter):
         return filter
     if isinstance(filter, Mapping):
-        return translate_dict_filter(filter, metadata_key=metadata_key)
+        return translate_dict_filter(filter, metadata_key=metadata_key, caseless_key=caseless_key)
     raise InvalidFilterError(
         f"expected a qdrant_client.models.Filter or a dict, got {type(filter).__name__}"
     )

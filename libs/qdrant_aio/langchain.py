@@ -216,7 +216,11 @@ class QdrantVectorStore(VectorStore):
         # A collection written by llama-index-vector-stores-qdrant keeps metadata at the top
         # level: the same dict filter then addresses "key" instead of "metadata.key".
         legacy = await self._probe.alegacy(self._engine, self.collection_name)
-        return to_qdrant_filter(filter, metadata_key=self._probe.metadata_key(legacy))
+        return to_qdrant_filter(
+            filter,
+            metadata_key=self._probe.metadata_key(legacy),
+            caseless_key=self._probe.caseless_key(legacy),
+        )
 
     def _document(self, hit: Hit) -> Document:
         content = read_payload(hit.payload, self._payload_layout)

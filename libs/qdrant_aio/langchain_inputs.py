@@ -133,7 +133,9 @@ async def aprepare_inputs(
     def check_document(index: int) -> int:
         what = f"document {index}"
         size = json_size(metadata_list[index], f"metadatas[{index}]")
-        size += text_json_size(text_list[index])
+        # Twice: the payload also keeps a lower-cased copy of the string metadata, which is no
+        # longer than the metadata itself.
+        size = 2 * size + text_json_size(text_list[index])
         check_fits(point_size(size, 0), max_request_bytes, what)
         return size
 

@@ -22,6 +22,9 @@ class LayoutProbe:
     def __init__(self, layout: PayloadLayout) -> None:
         self._layout = layout
         self._legacy: bool | None = None
+        # Whether points carry the lower-cased metadata copy (qdrant-aio writes it always;
+        # langchain-qdrant does not), which case-insensitive filters need.
+        self._caseless: bool | None = None
 
     async def alegacy(self, engine: QdrantEngine, collection_name: str) -> bool:
         """Whether the collection's points use llama-index-vector-stores-qdrant's layout."""
@@ -31,17 +34,30 @@ class LayoutProbe:
         if not sample:
             return False
         self._legacy = is_llama_index_layout(sample[0].payload, self._layout)
+        self._caseless = self._layout.caseless_key in sample[0].payload
         return self._legacy
 
     def settle(self, legacy: bool) -> None:
         """Record the layout of a successful write, unless the collection was decided already."""
         if self._legacy is None:
             self._legacy = legacy
+            self._caseless = not legacy
 
     def forget(self) -> None:
         """The collection was deleted: decide again on next use."""
         self._legacy = None
+        self._caseless = None
 
     def metadata_key(self, legacy: bool) -> str:
         """The metadata key filters address: ``""`` (top level) in the legacy layout."""
         return "" if legacy else self._layout.metadata_key
+
+    def caseless_key(self, legacy: bool) -> str | None:
+        """The field of lower-cased metadata, or None where the collection's points lack it.
+
+        Without it a case-insensitive filter is translated only where case cannot matter
+        (values without letters) and raises otherwise, instead of silently matching nothing.
+        """
+        if legacy or self._caseless is False:
+            return None
+        return self._layout.caseless_key

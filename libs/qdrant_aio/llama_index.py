@@ -608,7 +608,11 @@ class QdrantVectorStore(BasePydanticVectorStore):
     ) -> models.Filter | None:
         if filters is None:
             return None
-        return translate_metadata_filters(filters, metadata_key=self._probe.metadata_key(legacy))
+        return translate_metadata_filters(
+            filters,
+            metadata_key=self._probe.metadata_key(legacy),
+            caseless_key=self._probe.caseless_key(legacy),
+        )
 
     def _query_filter(self, query: VectorStoreQuery, legacy: bool) -> models.Filter | None:
         # Empty lists mean "no restriction": VectorStoreIndex.as_retriever() passes

@@ -25,8 +25,11 @@ does not match that node.
   server that has it). ``match.text`` is not used: with or without a full-text index it is a
   token match (``"cat"`` does not match ``"concatenate"``), not a substring match.
 * ``TEXT_MATCH_INSENSITIVE``: Qdrant has no case-insensitive substring match (a full-text index
-  lowercases, but still matches whole tokens). It is translated only when the value contains no
-  letters, where case cannot matter; otherwise it raises.
+  lowercases, but still matches whole tokens). qdrant-aio's payload therefore keeps lower-cased
+  copies of string metadata in a field of their own (``caseless_key``), and the filter is a
+  substring match of ``value.lower()`` there: exactly llama-index's ``value.lower() in
+  stored.lower()``. Without that field (collections written by other packages) only values
+  without letters, where case cannot matter, are translated; others raise.
 * ``NOT`` means "none of the filters match" (llama-index: ``not any(...)``); nested
   ``MetadataFilters`` are evaluated by their own condition.
 * A filter value of ``None`` (other than with ``IS_EMPTY``), ``EQ`` with a list, ``ALL`` with an
@@ -116,7 +119,7 @@ def _text(value: object) -> str:
     return value
 
 
-def _leaf(flt: MetadataFilter, metadata_key: str) -> models.Condition:
+def _leaf(flt: MetadataFilter, metadata_key: str, caseless_key: str | None) -> models.Condition:
     op = FilterOperator(flt.operator)
     with error_context(flt.key, op.name):
         path = literal_metadata_field(flt.key, metadata_key)
@@ -156,6 +159,10 @@ def _leaf(flt: MetadataFilter, metadata_key: str) -> models.Condition:
             return _scalar_field(path, substring_condition(path, _text(value)))
         if op is FilterOperator.TEXT_MATCH_INSENSITIVE:
             text = _text(value)
+            if caseless_key is not None:
+                # value.lower() in stored.lower(): the payload keeps stored.lower() apart.
+                folded = literal_metadata_field(flt.key, caseless_key)
+                return _scalar_field(path, substring_condition(folded, text.lower()))
             if not is_caseless(text):
                 raise InvalidFilterError(
                     "Qdrant has no case-insensitive substring match; only values without "
@@ -165,13 +172,17 @@ def _leaf(flt: MetadataFilter, metadata_key: str) -> models.Condition:
         raise InvalidFilterError("unsupported operator")
 
 
-def _group(filters: MetadataFilters, metadata_key: str) -> models.Condition:
+def _group(
+    filters: MetadataFilters, metadata_key: str, caseless_key: str | None
+) -> models.Condition:
     if not filters.filters:
         raise InvalidFilterError(
             "empty MetadataFilters cannot be translated (pass None for no filter)"
         )
     parts = [
-        _group(f, metadata_key) if isinstance(f, MetadataFilters) else _leaf(f, metadata_key)
+        _group(f, metadata_key, caseless_key)
+        if isinstance(f, MetadataFilters)
+        else _leaf(f, metadata_key, caseless_key)
         for f in filters.filters
     ]
     condition = FilterCondition(filters.condition or FilterCondition.AND)
@@ -184,8 +195,14 @@ def _group(filters: MetadataFilters, metadata_key: str) -> models.Condition:
     raise InvalidFilterError(f"unsupported filter condition {condition!r}")
 
 
-def translate_metadata_filters(filters: MetadataFilters, *, metadata_key: str) -> models.Filter:
-    """Translate LlamaIndex ``MetadataFilters`` (see module doc for the semantics)."""
+def translate_metadata_filters(
+    filters: MetadataFilters, *, metadata_key: str, caseless_key: str | None = None
+) -> models.Filter:
+    """Translate LlamaIndex ``MetadataFilters`` (see module doc for the semantics).
+
+    ``caseless_key`` names the payload field holding lower-cased copies of the string metadata
+    (``payload.caseless_copy``); with it, ``TEXT_MATCH_INSENSITIVE`` is exact for any value.
+    """
     if not isinstance(filters, MetadataFilters):
         raise InvalidFilterError(f"expected MetadataFilters, got {type(filters).__name__}")
-    return as_filter(_group(filters, metadata_key))
+    return as_filter(_group(filters, metadata_key, caseless_key))

@@ -7,6 +7,7 @@ A point written by qdrant-aio carries::
       "metadata": {...},                        # metadata_key: exactly the user's metadata
       "ref_doc_id": "source document id",      # only when there is one (LlamaIndex ref_doc_id)
       "llama_node": {...},                      # only for LlamaIndex nodes: what rebuilds the node
+      "metadata_caseless": {...},               # string metadata lower-cased, for ilike filters
       "external_id": "original id"             # only when the id is not a UUID / unsigned int
     }
 
@@ -35,6 +36,7 @@ __all__ = [
     "PayloadLayout",
     "StoredContent",
     "build_payload",
+    "caseless_copy",
     "read_payload",
     "is_llama_index_legacy",
     "is_llama_index_layout",
@@ -56,9 +58,13 @@ class PayloadLayout:
     metadata_key: str = "metadata"
     ref_doc_id_key: str = "ref_doc_id"
     node_key: str = "llama_node"
+    caseless_key: str = "metadata_caseless"
 
     def __post_init__(self) -> None:
-        keys = [self.content_key, self.metadata_key, self.ref_doc_id_key, self.node_key]
+        keys = [
+            self.content_key, self.metadata_key, self.ref_doc_id_key, self.node_key,
+            self.caseless_key,
+        ]
         if any(not isinstance(k, str) or not k for k in keys):
             raise ConfigurationError("payload keys must be non-empty strings")
         if len(set(keys)) != len(keys):
@@ -89,11 +95,29 @@ def build_payload(
         layout.content_key: text,
         layout.metadata_key: dict(metadata or {}),
     }
+    # Always present (even empty): it also marks points that carry the copy.
+    payload[layout.caseless_key] = caseless_copy(metadata or {})
     if ref_doc_id is not None:
         payload[layout.ref_doc_id_key] = ref_doc_id
     if node:
         payload[layout.node_key] = dict(node)
     return payload
+
+
+def caseless_copy(value: Any) -> Any:
+    """The string values of ``value`` lower-cased, in the same structure (others left out).
+
+    Stored apart so that case-insensitive text filters (LangChain ``$ilike``, LlamaIndex
+    ``TEXT_MATCH_INSENSITIVE``) are exact substring matches: Qdrant itself has none.
+    """
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, Mapping):
+        folded = {k: caseless_copy(v) for k, v in value.items()}
+        return {k: v for k, v in folded.items() if v is not None and v != {} and v != []}
+    if isinstance(value, (list, tuple)):
+        return [item.lower() for item in value if isinstance(item, str)]
+    return None
 
 
 def is_llama_index_legacy(payload: Mapping[str, Any]) -> bool:
