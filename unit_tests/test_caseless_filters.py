@@ -80,3 +80,16 @@ async def test_ilike_on_a_collection_without_the_copy_raises_instead_of_matching
         "x", filter={"title": {"$like": "%Cat%"}})] == ["Cat Tales"]
     await ours.aclose()
     await engine_for(client).aclose()
+
+
+async def test_ilike_on_a_mixed_collection_raises_instead_of_missing_points() -> None:
+    theirs = PublicLangChainStore.from_texts(
+        ["Alice"], EMB, metadatas=[{"name": "Alice"}], location=":memory:", collection_name="m",
+    )
+    client: QdrantClient = theirs.client
+    writer = QdrantVectorStore(client=client, collection_name="m", embedding=EMB)
+    await writer.aadd_texts(["ALICE"], metadatas=[{"name": "ALICE"}], ids=["new"])
+    reader = QdrantVectorStore(client=client, collection_name="m", embedding=EMB)
+    with pytest.raises(InvalidFilterError, match="case-insensitive"):
+        await reader.asimilarity_search("x", filter={"name": {"$ilike": "alice"}})
+    await engine_for(client).aclose()

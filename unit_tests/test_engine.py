@@ -485,3 +485,52 @@ async def test_show_progress_counts_every_acknowledged_point(
     shown = capsys.readouterr().err
     assert "35/35" in shown  # tqdm (or the plain fallback) reached the total
     await engine.aclose()
+
+
+async def test_a_batch_failing_validation_later_is_listed_as_not_written() -> None:
+    engine, _ = recording_engine(ingest=IngestOptions(batch_size=2))
+    good = points(2, prefix="ok")
+    bad = [PointInput("c", {}, unit_vector("c")), PointInput("d", {}, [1.0])]
+
+    async def source() -> Any:
+        yield good
+        yield bad
+
+    with pytest.raises(IngestError) as caught:
+        await engine.aupsert("c", source())
+    assert caught.value.ids_not_written == ["c", "d"]
+    assert isinstance(caught.value.__cause__, DimensionMismatchError)
+    await engine.aclose()
+
+
+async def test_repeated_ids_are_returned_once_and_judged_by_their_last_value() -> None:
+    engine, client = recording_engine(
+        retry=RetryPolicy(max_attempts=1, initial_backoff=0, max_backoff=0),
+        ingest=IngestOptions(batch_size=2, max_concurrent_upserts=1),
+    )
+    first = [PointInput("a", {"v": 1}, unit_vector("a")), PointInput("b", {}, unit_vector("b"))]
+    later = [PointInput("a", {"v": 2}, unit_vector("a"))]
+
+    async def twice() -> Any:
+        yield first
+        yield later
+
+    assert await engine.aupsert("c", twice()) == ["b", "a"]
+    client.fail_next["upsert"] = [http_error(503)]  # the request with the first value fails
+    with pytest.raises(IngestError) as caught:
+        await engine.aupsert("c2", twice())
+    assert caught.value.ids_not_written == ["b"]  # "a" got its later value
+    assert (await engine.aretrieve("c2", ["a"]))[0].payload == {"v": 2}
+    await engine.aclose()
+
+
+async def test_a_metadata_key_named_external_id_is_not_taken_for_the_id(
+    engine: QdrantEngine,
+) -> None:
+    # llama-index-vector-stores-qdrant keeps metadata at the top level of the payload.
+    pid = str(uuid.uuid4())
+    await engine.aupsert("c", [PointInput(pid, {"external_id": "SKU-1"}, unit_vector("s"))])
+    (hit,) = await engine.aretrieve("c", [pid])
+    assert hit.id == pid and hit.payload == {"external_id": "SKU-1"}
+    with pytest.raises(InvalidInputError, match="external_id"):
+        await engine.aupsert("c", [PointInput("doc-2", {"external_id": "x"}, unit_vector("t"))])

@@ -510,11 +510,15 @@ class QdrantEngine:
         )
         layout: CollectionLayout | None = None
         sent: set[PointId] = set()
+        reading: list[str] = []  # ids of the batch being validated and packed
+        reading_from = 0  # where that batch's dispatched ids start in written_ids
         try:
             async for raw_batch in source:
                 unique = dedupe_last_wins(list(raw_batch))
                 if not unique:
                     continue
+                reading = [p.id if isinstance(p.id, str) else str(p.id) for p, _ in unique]
+                reading_from = len(written_ids)
                 if layout is None:
                     first = unique[0][0]
                     size = len(first.dense) if first.dense is not None else None
@@ -528,11 +532,13 @@ class QdrantEngine:
                     for request in packer.flush():
                         await slots.acquire()
                         dispatch(request)
+                    reading_from = len(written_ids)
                     await asyncio.gather(*tasks, return_exceptions=True)
                 sent.update(pid for _, pid in unique)
                 for request in packer.add(prepared):
                     await slots.acquire()
                     dispatch(request)
+                reading = []
             for request in packer.flush():
                 await slots.acquire()
                 dispatch(request)
@@ -545,27 +551,35 @@ class QdrantEngine:
             if not tasks:
                 raise  # nothing was sent: the caller sees the typed error itself
             source_error = error
+            dispatched_now = set(written_ids[reading_from:])
+            not_sent.extend(i for i in reading if i not in dispatched_now)
             not_sent.extend(p.external_id for r in packer.flush() for p in r)
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        failures = [
-            (task, result) for task, result in zip(tasks, results, strict=True)
+        failed = {
+            task: result for task, result in zip(tasks, results, strict=True)
             if isinstance(result, BaseException)
-        ]
-        if failures or source_error is not None:
-            missing = [i for task, _ in failures for i in in_flight[task]]
-            missing.extend(not_sent)
+        }
+        if failed or source_error is not None:
+            # An id is written when the last request that carried it succeeded (a later value
+            # of a repeated id wins) and no later value of it was left unsent.
+            last_request = {i: task for task in tasks for i in in_flight[task]}
+            unsent = set(not_sent)
             if source_error is not None and expected_ids is not None:
-                # The rest of the input was never read; the caller said which ids it holds.
-                failed_tasks = {task for task, _ in failures}
-                landed = {i for t in tasks if t not in failed_tasks for i in in_flight[t]}
-                missing = list(dict.fromkeys(str(i) for i in expected_ids if str(i) not in landed))
-            cause = source_error if source_error is not None else failures[0][1]
+                candidates = [str(i) for i in expected_ids]  # the rest was never even read
+            else:
+                candidates = [*written_ids, *not_sent]
+            missing = [
+                i for i in dict.fromkeys(candidates)
+                if i in unsent or i not in last_request or last_request[i] in failed
+            ]
             if source_error is not None:
+                cause: BaseException = source_error
                 message = f"ingest stopped: {type(source_error).__name__}: {source_error}"
             else:
-                message = f"{len(failures)} upsert request(s) failed: {cause}"
+                cause = next(iter(failed.values()))
+                message = f"{len(failed)} upsert request(s) failed: {cause}"
             raise IngestError(message, missing) from cause
-        return written_ids
+        return _last_occurrences(written_ids)
 
     async def adelete(
         self,
@@ -823,6 +837,12 @@ def _spec_for(request: SearchRequest) -> CollectionSpec:
 async def _single_batch(points: list[PointInput]) -> AsyncIterable[Sequence[PointInput]]:
     if points:
         yield points
+
+
+def _last_occurrences(ids: list[str]) -> list[str]:
+    """``ids`` without repeats, each at its last position (the value that was written last)."""
+    last = {i: position for position, i in enumerate(ids)}
+    return [i for position, i in enumerate(ids) if last[i] == position]
 
 
 async def _prepare_all(

@@ -136,6 +136,14 @@ def prepare_point(point: PointInput, pid: PointId, layout: CollectionLayout) -> 
     if payload_bytes is None:
         payload_bytes = json_size(payload, f"payload of id {external_id!r}")
     if isinstance(point.id, str) and str(pid) != point.id:  # the point id spells it otherwise
+        if ORIGINAL_ID_KEY in payload:
+            # Only layouts with metadata at the top level (llama-index-vector-stores-qdrant's)
+            # can get here; overwriting the user's key would lose it.
+            raise InvalidInputError(
+                f"id {point.id!r} is not a UUID, so its spelling is kept under the payload key "
+                f"{ORIGINAL_ID_KEY!r}, which this payload already uses; use a UUID id or "
+                "rename that metadata key"
+            )
         payload = {**payload, ORIGINAL_ID_KEY: point.id}  # a copy: the caller's stays as it was
         payload_bytes += len(point.id) * 4 + 20
     vectors: dict[str, Any] = {}

@@ -216,10 +216,11 @@ class QdrantVectorStore(VectorStore):
         # A collection written by llama-index-vector-stores-qdrant keeps metadata at the top
         # level: the same dict filter then addresses "key" instead of "metadata.key".
         legacy = await self._probe.alegacy(self._engine, self.collection_name)
+        caseless = None
+        if "$ilike" in repr(filter).lower():  # only case-insensitive filters need the copy
+            caseless = await self._probe.acaseless_key(self._engine, self.collection_name, legacy)
         return to_qdrant_filter(
-            filter,
-            metadata_key=self._probe.metadata_key(legacy),
-            caseless_key=self._probe.caseless_key(legacy),
+            filter, metadata_key=self._probe.metadata_key(legacy), caseless_key=caseless
         )
 
     def _document(self, hit: Hit) -> Document:

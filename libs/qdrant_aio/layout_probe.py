@@ -10,6 +10,8 @@ store itself decides it.
 
 from __future__ import annotations
 
+from qdrant_client import models
+
 from .engine import QdrantEngine
 from .payload import PayloadLayout, is_llama_index_layout
 
@@ -25,6 +27,7 @@ class LayoutProbe:
         # Whether points carry the lower-cased metadata copy (qdrant-aio writes it always;
         # langchain-qdrant does not), which case-insensitive filters need.
         self._caseless: bool | None = None
+        self._caseless_everywhere: bool | None = None
 
     async def alegacy(self, engine: QdrantEngine, collection_name: str) -> bool:
         """Whether the collection's points use llama-index-vector-stores-qdrant's layout."""
@@ -47,17 +50,29 @@ class LayoutProbe:
         """The collection was deleted: decide again on next use."""
         self._legacy = None
         self._caseless = None
+        self._caseless_everywhere = None
 
     def metadata_key(self, legacy: bool) -> str:
         """The metadata key filters address: ``""`` (top level) in the legacy layout."""
         return "" if legacy else self._layout.metadata_key
 
-    def caseless_key(self, legacy: bool) -> str | None:
-        """The field of lower-cased metadata, or None where the collection's points lack it.
+    async def acaseless_key(
+        self, engine: QdrantEngine, collection_name: str, legacy: bool
+    ) -> str | None:
+        """The field of lower-cased metadata, or None unless every point of the collection has it.
 
-        Without it a case-insensitive filter is translated only where case cannot matter
-        (values without letters) and raises otherwise, instead of silently matching nothing.
+        One point is not enough to know: a collection can mix points written by qdrant-aio and
+        by another package. So the store counts the points without the copy (once; a positive
+        answer is cached). Without the copy everywhere, a case-insensitive filter is translated
+        only where case cannot matter and raises otherwise, instead of silently missing points.
         """
         if legacy or self._caseless is False:
             return None
+        if self._caseless_everywhere is None:
+            missing = models.Filter(
+                must=[models.IsEmptyCondition(is_empty=models.PayloadField(key=self._layout.caseless_key))]
+            )
+            if await engine.acount(collection_name, filter=missing) > 0:
+                return None  # not cached: the points may still be rewritten
+            self._caseless_everywhere = True
         return self._layout.caseless_key

@@ -26,6 +26,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
+    FilterOperator,
     MetadataFilters,
     VectorStoreQuery,
     VectorStoreQueryMode,
@@ -476,7 +477,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         await self.engine.adelete(
             self.collection_name,
             ids=_id_list(node_ids),
-            filter=self._metadata_filter(filters, legacy),
+            filter=await self._metadata_filter(filters, legacy),
         )
 
     def delete_nodes(
@@ -520,7 +521,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         legacy = await self._uses_legacy_layout()
         selector = combine_filters(
             ids_filter([point_id_for(i) for i in ids]) if ids is not None else None,
-            self._metadata_filter(filters, legacy),
+            await self._metadata_filter(filters, legacy),
         )
         hits = await self._scroll(selector, limit)
         if ids is not None:
@@ -564,7 +565,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             )
         search = await self._search_vectors(query, kwargs)
         legacy = await self._uses_legacy_layout()
-        search["filter"] = combine_filters(self._query_filter(query, legacy), raw_filter)
+        search["filter"] = combine_filters(await self._query_filter(query, legacy), raw_filter)
         request = SearchRequest(**search)
         spec = CollectionSpec(
             # Always dense: the engine would create a missing collection for a sparse-only
@@ -603,18 +604,21 @@ class QdrantVectorStore(BasePydanticVectorStore):
     def _ref_doc_path(self, legacy: bool) -> str:
         return _LEGACY_REF_DOC_KEY if legacy else self._layout.ref_doc_id_key
 
-    def _metadata_filter(
+    async def _metadata_filter(
         self, filters: MetadataFilters | None, legacy: bool
     ) -> models.Filter | None:
         if filters is None:
             return None
+        caseless = None
+        if _uses_operator(filters, FilterOperator.TEXT_MATCH_INSENSITIVE):
+            caseless = await self._probe.acaseless_key(self.engine, self.collection_name, legacy)
         return translate_metadata_filters(
-            filters,
-            metadata_key=self._probe.metadata_key(legacy),
-            caseless_key=self._probe.caseless_key(legacy),
+            filters, metadata_key=self._probe.metadata_key(legacy), caseless_key=caseless
         )
 
-    def _query_filter(self, query: VectorStoreQuery, legacy: bool) -> models.Filter | None:
+    async def _query_filter(
+        self, query: VectorStoreQuery, legacy: bool
+    ) -> models.Filter | None:
         # Empty lists mean "no restriction": VectorStoreIndex.as_retriever() passes
         # node_ids=[] for every store that keeps the text, as this one does.
         doc_ids = _id_list(query.doc_ids)
@@ -622,7 +626,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         return combine_filters(
             field_equals_any(self._ref_doc_path(legacy), doc_ids) if doc_ids else None,
             ids_filter([point_id_for(i) for i in node_ids]) if node_ids else None,
-            self._metadata_filter(_present(query.filters), legacy),
+            await self._metadata_filter(_present(query.filters), legacy),
         )
 
     async def _search_vectors(
@@ -776,6 +780,13 @@ def _floats(values: list[Any]) -> list[float] | None:
 
 def _sparse_depth(query: VectorStoreQuery) -> int:
     return query.sparse_top_k or query.similarity_top_k
+
+
+def _uses_operator(filters: MetadataFilters, operator: FilterOperator) -> bool:
+    return any(
+        _uses_operator(f, operator) if isinstance(f, MetadataFilters) else f.operator == operator
+        for f in filters.filters
+    )
 
 
 def _present(filters: MetadataFilters | None) -> MetadataFilters | None:

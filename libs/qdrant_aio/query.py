@@ -11,7 +11,7 @@ from qdrant_client import models
 
 from .config import CollectionLayout
 from .errors import ConfigurationError, DimensionMismatchError, InvalidInputError
-from .ids import PointId
+from .ids import PointId, point_id_for
 
 __all__ = [
     "SearchRequest",
@@ -203,10 +203,22 @@ def _and(*filters: models.Filter | None) -> models.Filter | None:
     return models.Filter(must=list(present))
 
 
+def _maps_to(original: str, point_id: Any) -> bool:
+    try:
+        return str(point_id_for(original)) == str(point_id)
+    except (TypeError, ValueError):
+        return False
+
+
 def hit_from_point(point: models.ScoredPoint | models.Record) -> Hit:
     payload = dict(point.payload or {})
-    original = payload.pop(ORIGINAL_ID_KEY, None)
-    external = original if isinstance(original, str) else str(point.id)
+    original = payload.get(ORIGINAL_ID_KEY)
+    external = str(point.id)
+    # Only a value that maps to this very point is its original id: in layouts that keep user
+    # metadata at the top level, "external_id" may just be a metadata key.
+    if isinstance(original, str) and _maps_to(original, point.id):
+        del payload[ORIGINAL_ID_KEY]
+        external = original
     score = getattr(point, "score", None)
     return Hit(
         id=external,

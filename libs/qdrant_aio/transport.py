@@ -211,7 +211,8 @@ class RemoteTransport:
                 if loop is current:
                     await entry.client.close()
                 elif loop is not None and loop.is_running() and not loop.is_closed():
-                    future = asyncio.run_coroutine_threadsafe(entry.client.close(), loop)
-                    await asyncio.wait_for(asyncio.wrap_future(future), timeout=5)
+                    # Scheduled, not awaited: that loop's thread may be the one blocked in a
+                    # sync close() right now, and waiting for it would stall until a time-out.
+                    asyncio.run_coroutine_threadsafe(entry.client.close(), loop)
             except Exception as error:  # noqa: BLE001 - closing is best effort per loop
                 logger.debug("closing a per-loop client failed: %s", type(error).__name__)
