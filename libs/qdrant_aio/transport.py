@@ -21,6 +21,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from qdrant_client import AsyncQdrantClient, QdrantClient
 
@@ -164,6 +165,11 @@ class RemoteTransport:
 
     def describe(self) -> str:
         url = self._options.get("url") or self._options.get("host") or self._options.get("location")
+        # A URL may carry credentials (https://user:key@host): show only scheme, host and path.
+        parts = urlsplit(str(url))
+        if parts.password or parts.username:
+            port = f":{parts.port}" if parts.port else ""
+            url = urlunsplit(parts._replace(netloc=f"{parts.hostname or ''}{port}"))
         return f"remote({url})"
 
     def _client_for(self, loop: asyncio.AbstractEventLoop) -> AsyncQdrantClient:
