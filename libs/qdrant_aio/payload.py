@@ -113,8 +113,15 @@ def caseless_copy(value: Any) -> Any:
     if isinstance(value, str):
         return value.lower()
     if isinstance(value, Mapping):
-        folded = {k: caseless_copy(v) for k, v in value.items()}
-        return {k: v for k, v in folded.items() if v is not None and v != {} and v != []}
+        folded: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, str):  # the common case first: no recursion for scalars
+                folded[key] = item.lower()
+            elif isinstance(item, (Mapping, list, tuple)):
+                inner = caseless_copy(item)
+                if inner:
+                    folded[key] = inner
+        return folded
     if isinstance(value, (list, tuple)):
         return [item.lower() for item in value if isinstance(item, str)]
     return None
