@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -29,11 +30,18 @@ def _docker_available() -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class QdrantServer:
+    url: str
+    grpc_port: int
+
+
 @pytest.fixture(scope="session")
-def qdrant_url() -> Iterator[str]:
+def qdrant_server() -> Iterator[QdrantServer]:
     url = os.environ.get("QDRANT_URL")
     if url:
-        yield url
+        # Qdrant serves gRPC on 6334 unless configured otherwise.
+        yield QdrantServer(url, int(os.environ.get("QDRANT_GRPC_PORT", "6334")))
         return
     why = _docker_available()
     if why is not None:
@@ -45,7 +53,20 @@ def qdrant_url() -> Iterator[str]:
     with container:
         wait_for_logs(container, "Qdrant gRPC listening", timeout=60)
         host = container.get_container_host_ip()
-        yield f"http://{host}:{container.get_exposed_port(6333)}"
+        yield QdrantServer(
+            f"http://{host}:{container.get_exposed_port(6333)}",
+            int(container.get_exposed_port(6334)),
+        )
+
+
+@pytest.fixture(scope="session")
+def qdrant_url(qdrant_server: QdrantServer) -> str:
+    return qdrant_server.url
+
+
+@pytest.fixture(scope="session")
+def qdrant_grpc_port(qdrant_server: QdrantServer) -> int:
+    return qdrant_server.grpc_port
 
 
 @pytest.fixture(scope="session")

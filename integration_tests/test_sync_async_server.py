@@ -18,13 +18,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import os
 import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -292,35 +290,6 @@ def test_loops_in_parallel_threads_share_one_engine(
 
 
 # ---------------------------------------------------------------------- gRPC
-
-
-def _published_grpc_port(qdrant_url: str) -> int:
-    """The gRPC port of the testcontainers container serving ``qdrant_url``."""
-    import docker
-
-    rest_port = urlparse(qdrant_url).port
-    for container in docker.from_env().containers.list():
-        ports = container.ports or {}
-        rest = ports.get("6333/tcp") or []
-        grpc = ports.get("6334/tcp") or []
-        if grpc and any(str(b.get("HostPort")) == str(rest_port) for b in rest):
-            return int(grpc[0]["HostPort"])
-    if rest_port == 6333:  # testcontainers reached the container directly (no port mapping)
-        return 6334
-    raise AssertionError(f"no running container publishes {qdrant_url} with a gRPC port")
-
-
-@pytest.fixture(scope="session")
-def qdrant_grpc_port(qdrant_url: str) -> int:
-    if os.environ.get("QDRANT_URL"):
-        given = os.environ.get("QDRANT_GRPC_PORT")
-        if not given:
-            pytest.skip(
-                "gRPC: QDRANT_URL is set but QDRANT_GRPC_PORT is not; set it to the server's "
-                "gRPC port (usually 6334) to run the gRPC tests"
-            )
-        return int(given)
-    return _published_grpc_port(qdrant_url)
 
 
 @pytest.fixture

@@ -154,7 +154,6 @@ class QdrantVectorStore(VectorStore):
         self.validate_collection_config = validate_collection_config
         self._payload_layout = PayloadLayout(content_payload_key, metadata_payload_key)
         self._probe = LayoutProbe(self._payload_layout)
-        self._collection_seen = False
         self._sparse: SparseEmbedder | None = None
         self.sparse_embedding = sparse_embedding
         if mode != RetrievalMode.DENSE:
@@ -240,7 +239,6 @@ class QdrantVectorStore(VectorStore):
 
     async def adelete_collection(self) -> bool:
         """Delete the whole collection. True if it existed."""
-        self._collection_seen = False
         self._probe.forget()
         return await self._engine.adelete_collection(self.collection_name)
 
@@ -335,7 +333,6 @@ class QdrantVectorStore(VectorStore):
                 expected_ids=[inputs.ids[i] for i in inputs.keep],
                 show_progress=show_progress,
             )
-            self._collection_seen = True
             self._probe.settle(legacy)
         return inputs.ids
 
@@ -409,16 +406,12 @@ class QdrantVectorStore(VectorStore):
         return run_sync(self.aget_by_ids(ids))
 
     async def _alayout(self) -> CollectionLayout | None:
-        if not self._collection_seen and not self._spec.dense:
-            # The engine creates a missing sparse-only collection on first use; a read must not.
-            if not await self._engine.acollection_exists(self.collection_name):
-                return None
-        try:
-            layout = await self._engine.aensure_collection(self.collection_name, self._spec)
+        try:  # a read never creates the collection
+            return await self._engine.aensure_collection(
+                self.collection_name, self._spec, create=False
+            )
         except CollectionNotFoundError:
             return None
-        self._collection_seen = True
-        return layout
 
     async def _asearch(self, request: SearchRequest) -> tuple[list[Hit], CollectionLayout | None]:
         layout = await self._alayout()

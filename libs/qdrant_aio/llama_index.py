@@ -568,8 +568,8 @@ class QdrantVectorStore(BasePydanticVectorStore):
         search["filter"] = combine_filters(await self._query_filter(query, legacy), raw_filter)
         request = SearchRequest(**search)
         spec = CollectionSpec(
-            # Always dense: the engine would create a missing collection for a sparse-only
-            # read (then without a dense vector); with dense=True a missing one raises.
+            # What this search needs of the collection (a read never creates it): the
+            # store's vector names and distance, the sparse vector only when it is used.
             dense=True,
             sparse=request.sparse is not None,
             vector_name=self.dense_vector_name,
