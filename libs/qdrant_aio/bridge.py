@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread", "bridge_loop", "run_sync", "map_cooperatively"]
+__all__ = ["LoopThread", "bridge_loop", "run_sync", "map_cooperatively", "map_slice"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -111,20 +112,52 @@ def run_sync(awaitable: Awaitable[T]) -> T:
 
 
 
-async def map_cooperatively(
-    function: Callable[[T], R], items: Sequence[T], budget: float = SLICE_SECONDS
-) -> list[R]:
-    """``[function(x) for x in items]``, yielding to the event loop every ``budget`` seconds.
+def map_slice(
+    function: Callable[[T], R], items: Sequence[T], start: int, budget: float
+) -> tuple[list[R], int]:
+    """``function`` over ``items[start:]`` until ``budget`` seconds have passed.
 
-    Per-item work (validation, payload building) differs a lot in cost, so the slices are cut
-    by time, not by count: a long input never holds the loop for more than about ``budget``.
+    Returns the results and the index to resume from (``len(items)`` when done). At least one
+    item is always processed, so a caller looping on it always makes progress.
     """
     results: list[R] = []
     clock = time.perf_counter
     deadline = clock() + budget
-    for item in items:
-        results.append(function(item))
+    stop = len(items)
+    index = start
+    while index < stop:
+        results.append(function(items[index]))
+        index += 1
         if clock() >= deadline:
-            await asyncio.sleep(0)
-            deadline = clock() + budget
+            break
+    return results, index
+
+
+SliceRunner = Callable[[Callable[[], tuple[list[R], int]]], Awaitable[tuple[list[R], int]]]
+
+
+async def map_cooperatively(
+    function: Callable[[T], R],
+    items: Sequence[T],
+    budget: float = SLICE_SECONDS,
+    run_slice: SliceRunner[R] | None = None,
+) -> list[R]:
+    """``[function(x) for x in items]``, in slices of about ``budget`` seconds.
+
+    Per-item work (validation, payload building) differs a lot in cost, so the slices are cut
+    by time, not by count: a long input never holds the loop for more than about ``budget``.
+    By default each slice runs here, yielding to the event loop between slices; ``run_slice``
+    runs each slice elsewhere instead (an embedded engine's storage thread).
+    """
+    results: list[R] = []
+    index = 0
+    while index < len(items):
+        work = functools.partial(map_slice, function, items, index, budget)
+        if run_slice is not None:
+            part, index = await run_slice(work)
+        else:
+            if index:
+                await asyncio.sleep(0)
+            part, index = work()
+        results.extend(part)
     return results

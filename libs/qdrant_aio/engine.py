@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 import weakref
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
@@ -41,13 +42,22 @@ from .errors import (
 )
 from .filters import combine_filters, ids_filter
 from .ids import PointId, point_id_for
-from .ingest import PointInput, PreparedPoint, RequestPacker, dedupe_last_wins, prepare_point
+from .ingest import PointInput, PreparedPoint, RequestPacker, dedupe_last_wins, prepare_points
 from .progress import Progress
 from .query import Hit, SearchRequest, build_query, hit_from_point
 from .retry import RetryPolicy, call_with_retries, is_transient
 from .transport import EmbeddedTransport, RemoteTransport, Transport, is_embedded_client
 
 __all__ = ["QdrantEngine", "engine_for"]
+
+# Slice length of per-point work run on an embedded engine's storage thread: long enough that
+# the hand-over is noise, short enough that a search queued behind it barely waits.
+STORAGE_SLICE_SECONDS = 0.004
+# Points validated together (their dense vectors are converted in one go).
+PREPARE_CHUNK = 32
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Embedded mode shortens the interpreter's GIL switch interval to this (see
 # transport.shorten_switch_interval); ``switch_interval=None`` leaves the interpreter alone.
@@ -164,6 +174,20 @@ class QdrantEngine:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    async def amap(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[function(x) for x in items]`` for pure per-item CPU work, where it costs least.
+
+        Embedded: on the storage thread, in slices of a few milliseconds (queued with the
+        storage calls, so the caller's loop stays idle and other calls interleave). Server: on
+        the caller's loop, yielding to it between slices of about a millisecond.
+        """
+        transport = self._transport
+        if isinstance(transport, EmbeddedTransport):
+            return await map_cooperatively(
+                function, items, STORAGE_SLICE_SECONDS, run_slice=transport.run_cpu
+            )
+        return await map_cooperatively(function, items)
 
     def __repr__(self) -> str:
         state = ", closed" if self._closed else ""
@@ -408,6 +432,15 @@ class QdrantEngine:
                 field_schema=schema,
             )
 
+    async def _prepare_all(
+        self, points: Sequence[tuple[PointInput, PointId]], layout: CollectionLayout
+    ) -> list[PreparedPoint]:
+        """Validate every point of a batch before any of it is sent."""
+        chunks = [points[i : i + PREPARE_CHUNK] for i in range(0, len(points), PREPARE_CHUNK)]
+        prepare = functools.partial(_prepare_chunk, layout=layout, embedded=self.embedded)
+        prepared = await self.amap(prepare, chunks)
+        return [point for chunk in prepared for point in chunk]
+
     def _forget(self, collection_name: str) -> None:
         with self._lock:
             self._schemas.pop(collection_name, None)
@@ -525,7 +558,7 @@ class QdrantEngine:
                     layout = await self.aensure_collection(
                         collection_name, spec, dense_size=size, check_size=False
                     )
-                prepared = await _prepare_all(unique, layout)
+                prepared = await self._prepare_all(unique, layout)
                 if not sent.isdisjoint(pid for _, pid in unique):
                     # An id repeated from an earlier batch: send what is pending and let it land
                     # first, so the later value wins as it would one call after another.
@@ -845,11 +878,9 @@ def _last_occurrences(ids: list[str]) -> list[str]:
     return [i for position, i in enumerate(ids) if last[i] == position]
 
 
-async def _prepare_all(
-    points: Sequence[tuple[PointInput, PointId]], layout: CollectionLayout
-) -> list[PreparedPoint]:
-    """Validate every point before any is sent, yielding to the loop between slices."""
-    return await map_cooperatively(lambda pair: prepare_point(pair[0], pair[1], layout), points)
+def _prepare_chunk(chunk: Sequence[tuple[PointInput, PointId]], layout: CollectionLayout,
+                   embedded: bool) -> list[PreparedPoint]:
+    return prepare_points(chunk, layout, dense_arrays=embedded)
 
 
 def _point_ids(ids: Sequence[str | int]) -> list[PointId]:

@@ -284,21 +284,23 @@ class QdrantVectorStore(VectorStore):
             positions = inputs.keep[start : start + batch_size]
             texts = [inputs.texts[i] for i in positions]
             dense, sparse = await self._aembed_documents(texts)
-            yield [
-                PointInput(
+
+            def point(n: int) -> PointInput:
+                position = positions[n]  # noqa: B023 - used before the next batch starts
+                return PointInput(
                     id=inputs.ids[position],
                     payload=self._payload(
                         inputs.texts[position], inputs.metadatas[position],
                         inputs.ids[position], legacy,
                     ),
-                    dense=dense[n] if dense is not None else None,
-                    sparse=sparse[n] if sparse is not None else None,
+                    dense=dense[n] if dense is not None else None,  # noqa: B023
+                    sparse=sparse[n] if sparse is not None else None,  # noqa: B023
                     point_id=inputs.point_ids[position],
                     # Text and metadata were checked up front; their keys add a few bytes.
                     payload_size=None if legacy else inputs.sizes[position] + overhead,
                 )
-                for n, position in enumerate(positions)
-            ]
+
+            yield await self._engine.amap(point, range(len(positions)))
 
     async def aadd_texts(
         self,
@@ -319,7 +321,8 @@ class QdrantVectorStore(VectorStore):
         show_progress = bool(kwargs.pop("show_progress", False))
         reject_extra(kwargs, "add_texts")
         inputs = await aprepare_inputs(
-            texts, metadatas, ids, self._engine.ingest_options.max_request_bytes
+            texts, metadatas, ids, self._engine.ingest_options.max_request_bytes,
+            self._engine.amap,
         )
         size = batch_size if batch_size is not None else self.batch_size
         if size < 1:

@@ -7,7 +7,7 @@ mismatch or a bad id raises :class:`~qdrant_aio.errors.InvalidInputError` with n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 Fusion = Literal["rrf", "dbsf"]
+# How per-item work is mapped: ``QdrantEngine.amap`` or ``bridge.map_cooperatively``.
+AsyncMapper = Callable[[Callable[[Any], Any], Sequence[Any]], Awaitable[list[Any]]]
 
 
 class RetrievalMode(str, Enum):
@@ -97,13 +99,14 @@ async def aprepare_inputs(
     metadatas: Iterable[Mapping[str, Any] | None] | None,
     ids: Iterable[str | int | None] | None,
     max_request_bytes: int,
+    amap: AsyncMapper = map_cooperatively,
 ) -> TextInputs:
     """Materialise and check the inputs of an add call (generators are read once, here).
 
     Everything that can be checked without embedding is checked here, before anything is
     embedded or written: lengths, types, ids, that every metadata can be stored as JSON, and
     that no single document exceeds the request limit.
-    Per-item work yields to the event loop between slices.
+    Per-item work runs through ``amap`` (the engine's: off the loop when embedded).
     """
     text_list = _one_per_text(texts, "texts")
     for index, text in enumerate(text_list):
@@ -139,8 +142,8 @@ async def aprepare_inputs(
         check_fits(point_size(size, 0), max_request_bytes, what)
         return size
 
-    sizes = await map_cooperatively(check_document, range(count))
-    pairs = await map_cooperatively(
+    sizes = await amap(check_document, range(count))
+    pairs = await amap(
         lambda item: _external_id(item[1], item[0]), list(enumerate(raw_ids))
     )
     id_list = [external for external, _ in pairs]

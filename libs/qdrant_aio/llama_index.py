@@ -34,7 +34,7 @@ from llama_index.core.vector_stores.types import (
 )
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-from .bridge import map_cooperatively, run_sync
+from .bridge import run_sync
 from .config import CollectionSpec, IngestOptions, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import (
@@ -385,7 +385,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             return []
         # Every node is checked before anything is written; the per-node work yields to the
         # event loop between slices, so a large add never blocks it.
-        vectors = await map_cooperatively(self._embedding_of, nodes)
+        vectors = await self.engine.amap(self._embedding_of, nodes)
         dimension = self._dense_size if self._dense_size is not None else len(vectors[0])
         for node, vector in zip(nodes, vectors, strict=True):
             if len(vector) != dimension:
@@ -411,7 +411,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             return payload
 
         sizes: dict[int, int] = {}
-        built = await map_cooperatively(to_payload, order)
+        built = await self.engine.amap(to_payload, order)
         payloads = dict(zip(order, built, strict=True))
         encoder = self._encoder
 

@@ -19,8 +19,9 @@ import inspect
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from qdrant_client import AsyncQdrantClient, QdrantClient
@@ -30,6 +31,8 @@ from .bridge import LoopThread
 from .errors import EngineClosedError, StorageLockedError
 
 __all__ = ["Transport", "EmbeddedTransport", "RemoteTransport", "is_embedded_client"]
+
+T = TypeVar("T")
 
 
 class Transport(Protocol):
@@ -44,8 +47,7 @@ class Transport(Protocol):
 
 def is_embedded_client(client: QdrantClient | AsyncQdrantClient) -> bool:
     """Whether ``client`` runs qdrant-client's local mode (in memory or a folder)."""
-    inner = getattr(client, "_client", None)
-    return type(inner).__name__ in {"QdrantLocal", "AsyncQdrantLocal"}
+    return _local_store(client) is not None
 
 
 class EmbeddedTransport:
@@ -96,10 +98,28 @@ class EmbeddedTransport:
             raise EngineClosedError("the engine is closed")
         return await self._storage.run_async(self._invoke(method, kwargs))
 
+    async def run_cpu(self, work: Callable[[], T]) -> T:
+        """Run pure CPU work (checks, payloads; never the client) on the storage thread.
+
+        With the GIL, two busy Python threads cost far more CPU than one doing both jobs (the
+        hand-overs and cold caches measured about 40% more per upsert): so the caller's loop
+        hands its per-point work to the thread that writes the points, and stays idle.
+        """
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        return await self._storage.run_async(_call(work))
+
     async def _invoke(self, method: str, kwargs: dict[str, Any]) -> Any:
         # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
         # thread-safe. qdrant-client warns once per process about local payload indexes.
-        result = getattr(self._client, method)(**kwargs)
+        target: Any = self._client
+        if method == "upsert":
+            # The public client first scans every point for inference objects (documents or
+            # images to embed); the engine builds points from numbers only, so go straight to
+            # the local store.
+            if isinstance(target, (QdrantClient, AsyncQdrantClient)):
+                target = _local_store(target) or target
+        result = getattr(target, method)(**kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -133,6 +153,16 @@ def shorten_switch_interval(seconds: float) -> None:
 
 async def _noop() -> None:
     return None
+
+
+async def _call(work: Callable[[], T]) -> T:
+    return work()
+
+
+def _local_store(client: object) -> Any:
+    """The local-mode store inside a qdrant-client client, or None (a wrapper, another kind)."""
+    inner = getattr(client, "_client", None)
+    return inner if type(inner).__name__ in {"QdrantLocal", "AsyncQdrantLocal"} else None
 
 
 async def _open_local(location: str | None, path: str | None) -> QdrantClient:
