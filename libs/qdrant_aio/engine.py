@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import os
 import threading
 import weakref
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
@@ -56,6 +57,10 @@ STORAGE_SLICE_SECONDS = 0.004
 # Points validated together (their dense vectors are converted in one go).
 PREPARE_CHUNK = 32
 
+# Threads that run an embedded engine's searches and reads side by side (writes stay on the
+# storage thread, alone). Searches are mostly numpy, which runs without the GIL.
+EMBEDDED_READERS = int(os.environ.get("QAIO_READERS", "2"))
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -100,6 +105,7 @@ class QdrantEngine:
         ingest: IngestOptions | None = None,
         client_options: Mapping[str, Any] | None = None,
         switch_interval: float | None = EMBEDDED_SWITCH_INTERVAL,
+        readers: int = EMBEDDED_READERS,
         _transport: Transport | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
@@ -135,7 +141,7 @@ class QdrantEngine:
             if api_key is not None:
                 raise ConfigurationError("api_key needs a server url; embedded mode has no key")
             self._transport = EmbeddedTransport(
-                location=location, path=path, switch_interval=switch_interval
+                location=location, path=path, switch_interval=switch_interval, readers=readers
             )
 
     # ------------------------------------------------------------------ construction, lifecycle
@@ -148,12 +154,15 @@ class QdrantEngine:
         retry: RetryPolicy | None = None,
         ingest: IngestOptions | None = None,
         switch_interval: float | None = EMBEDDED_SWITCH_INTERVAL,
+        readers: int = EMBEDDED_READERS,
     ) -> QdrantEngine:
         """Wrap an existing client. The engine never closes a client it did not create."""
         transport: Transport
         if isinstance(client, (AsyncQdrantClient, QdrantClient)):
             if is_embedded_client(client):
-                transport = EmbeddedTransport(client=client, switch_interval=switch_interval)
+                transport = EmbeddedTransport(
+                    client=client, switch_interval=switch_interval, readers=readers
+                )
             else:
                 options = dict(getattr(client, "_init_options", {}) or {})
                 options.pop("self", None)

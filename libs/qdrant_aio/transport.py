@@ -15,11 +15,13 @@ Two transports, one interface (``await transport.call("query_points", **kwargs)`
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import inspect
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -62,10 +64,17 @@ class EmbeddedTransport:
         path: str | None = None,
         client: QdrantClient | AsyncQdrantClient | None = None,
         switch_interval: float | None = None,
+        readers: int = 0,
     ) -> None:
         if switch_interval is not None:
             shorten_switch_interval(switch_interval)
+        if readers < 0:
+            raise ValueError("readers must be 0 or more")
         self._storage = LoopThread("qdrant-aio-storage")
+        self._rw = ReadWriteLock()
+        self._readers = [LoopThread(f"qdrant-aio-reader-{n}") for n in range(readers)]
+        self._reading: dict[LoopThread, int] = dict.fromkeys(self._readers, 0)
+        self._reads_in_flight: set[concurrent.futures.Future[Any]] = set()
         self._owns_client = client is None
         self._where = path if path is not None else (location or ":memory:")
         self._closed = False
@@ -73,7 +82,7 @@ class EmbeddedTransport:
             try:
                 client = self._storage.submit(_open_local(location, path)).result()
             except RuntimeError as error:
-                self._storage.stop()
+                self._stop_threads()
                 if "already accessed" in str(error):
                     raise StorageLockedError(
                         f"the embedded storage folder {path!r} is already in use by another "
@@ -82,7 +91,7 @@ class EmbeddedTransport:
                     ) from error
                 raise
             except BaseException:
-                self._storage.stop()
+                self._stop_threads()
                 raise
         self._client: QdrantClient | AsyncQdrantClient = client
 
@@ -96,7 +105,32 @@ class EmbeddedTransport:
     async def call(self, method: str, /, **kwargs: Any) -> Any:
         if self._closed:
             raise EngineClosedError("the engine is closed")
-        return await self._storage.run_async(self._invoke(method, kwargs))
+        if self._readers and method in READ_METHODS:
+            return await self._read(method, kwargs)
+        return await self._storage.run_async(self._write(method, kwargs))
+
+    async def _read(self, method: str, kwargs: dict[str, Any]) -> Any:
+        # The least busy reader thread; the read lock lets reads run side by side (searches
+        # spend most of their time in numpy, which releases the GIL) but never beside a write.
+        reader = min(self._readers, key=self._reading.__getitem__)
+        self._reading[reader] += 1
+        future = reader.submit(self._shared(method, kwargs))
+        self._reads_in_flight.add(future)
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            self._reading[reader] -= 1
+            self._reads_in_flight.discard(future)
+
+    async def _shared(self, method: str, kwargs: dict[str, Any]) -> Any:
+        with self._rw.reading():
+            return await self._invoke(method, kwargs)
+
+    async def _write(self, method: str, kwargs: dict[str, Any]) -> Any:
+        if not self._readers:
+            return await self._invoke(method, kwargs)
+        with self._rw.writing():
+            return await self._invoke(method, kwargs)
 
     async def run_cpu(self, work: Callable[[], T]) -> T:
         """Run pure CPU work (checks, payloads; never the client) on the storage thread.
@@ -128,12 +162,79 @@ class EmbeddedTransport:
         if self._closed:
             return
         self._closed = True
-        # Queued calls run first (the storage loop is FIFO), so acknowledged writes are kept.
+        # Reads already started finish; queued calls run first (the storage loop is FIFO), so
+        # acknowledged writes are kept.
+        await asyncio.gather(
+            *(asyncio.wrap_future(f) for f in list(self._reads_in_flight)),
+            return_exceptions=True,
+        )
         if self._owns_client:
-            await self._storage.run_async(self._invoke("close", {}))
+            await self._storage.run_async(self._write("close", {}))
         else:
             await self._storage.run_async(_noop())
-        self._storage.stop()
+        self._stop_threads()
+
+    def _stop_threads(self) -> None:
+        for thread in (self._storage, *self._readers):
+            thread.stop()
+
+
+# Calls that only read the local store: with reader threads, they run side by side.
+READ_METHODS = frozenset(
+    {"query_points", "query_batch_points", "retrieve", "scroll", "count"}
+)
+
+
+class ReadWriteLock:
+    """Reads side by side, or writes, never both; a waiting write holds new reads back.
+
+    Writes all come from the storage thread and reads from reader threads; a call may suspend
+    while holding its side (an async client), and another call of the same thread may then
+    start. So writes never wait for writes, and a thread already reading never waits to read
+    again: either would wait for a call that only its own (blocked) thread can finish.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._reads = 0
+        self._writes = 0
+        self._writes_waiting = 0
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        held = getattr(self._local, "reads", 0)
+        with self._cond:
+            while not held and (self._writes or self._writes_waiting):
+                self._cond.wait()
+            self._reads += 1
+        self._local.reads = held + 1
+        try:
+            yield
+        finally:
+            self._local.reads -= 1
+            with self._cond:
+                self._reads -= 1
+                if not self._reads:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._writes_waiting += 1
+            try:
+                while self._reads:
+                    self._cond.wait()
+            finally:
+                self._writes_waiting -= 1
+            self._writes += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writes -= 1
+                if not self._writes:
+                    self._cond.notify_all()
 
 
 def shorten_switch_interval(seconds: float) -> None:
