@@ -29,6 +29,9 @@ __all__ = [
     "point_size",
 ]
 
+# One encoder for every size check: json.dumps with options builds a new one per call.
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)
+
 # JSON spelling of one float32 in a REST body is at most ~16 bytes; the margin covers gRPC too.
 _BYTES_PER_FLOAT = 16
 _BYTES_PER_POINT = 128
@@ -143,7 +146,7 @@ def json_size(value: Any, what: str, *, check_keys: bool = True) -> int:
     """
     try:
         # ASCII escapes make the length an upper bound of the UTF-8 bytes sent.
-        size = len(json.dumps(value, allow_nan=False))
+        size = len(_STRICT_JSON.encode(value))
     except (TypeError, ValueError, RecursionError) as error:
         raise InvalidInputError(f"{what} cannot be stored as JSON: {error}") from error
     if check_keys:

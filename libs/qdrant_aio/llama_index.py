@@ -383,16 +383,23 @@ class QdrantVectorStore(BasePydanticVectorStore):
         nodes = list(nodes)
         if not nodes:
             return []
-        # Every node is checked before anything is written; the per-node work yields to the
-        # event loop between slices, so a large add never blocks it.
-        vectors = await self.engine.amap(self._embedding_of, nodes)
-        dimension = self._dense_size if self._dense_size is not None else len(vectors[0])
-        for node, vector in zip(nodes, vectors, strict=True):
+        # Every node is checked before anything is written. Per-node work goes through the
+        # engine's amap (off the loop when embedded, in short slices otherwise), so a large
+        # add never blocks the event loop.
+        first = self._embedding_of(nodes[0])
+        dimension = self._dense_size if self._dense_size is not None else len(first)
+
+        def check(node: BaseNode) -> tuple[str, list[float]]:
+            vector = self._embedding_of(node)
             if len(vector) != dimension:
                 where = f"node {node.node_id!r}"
                 raise DimensionMismatchError(dimension, len(vector), where=where)
+            return node.node_id, vector
+
+        checked = await self.engine.amap(check, nodes)
+        ids = [node_id for node_id, _ in checked]
+        vectors = [vector for _, vector in checked]
         options = self._ingest_options()
-        ids = [node.node_id for node in nodes]
         legacy = await self._uses_legacy_layout()
         last = {node_id: index for index, node_id in enumerate(ids)}
         order = sorted(last.values())  # duplicates in one call: the last one wins
@@ -422,10 +429,17 @@ class QdrantVectorStore(BasePydanticVectorStore):
                 if encoder is not None:
                     texts = [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in chunk]
                     sparse = list(await aencode_documents(encoder, texts))
-                yield [
-                    PointInput(ids[i], payloads[i], vectors[i], sparse[j], payload_size=sizes[i])
-                    for j, i in enumerate(chunk)
-                ]
+
+                def point(j: int) -> PointInput:
+                    i = chunk[j]  # noqa: B023 - used before the next chunk starts
+                    # Handed over: the engine holds the payload from here on.
+                    payload = payloads.pop(i)
+                    return PointInput(
+                        ids[i], payload, vectors[i], sparse[j],  # noqa: B023
+                        payload_size=sizes[i],
+                    )
+
+                yield await self.engine.amap(point, range(len(chunk)))
 
         await self.engine.aupsert(
             self.collection_name,

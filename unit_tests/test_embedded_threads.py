@@ -1,0 +1,264 @@
+"""Where embedded work runs: reads side by side on reader threads, writes alone on the storage
+thread, per-point work off the caller's loop, and vectors handed to local mode as float32."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from engine_support import unit_vector
+from qdrant_client import QdrantClient
+
+from qdrant_aio import (
+    DimensionMismatchError,
+    InvalidInputError,
+    PointInput,
+    QdrantEngine,
+    SearchRequest,
+)
+from qdrant_aio.transport import READ_METHODS, EmbeddedTransport, ReadWriteLock
+
+
+class IntervalClient:
+    """Wraps a local client; records when each call ran, on which thread, and slows some down."""
+
+    def __init__(self, delay: float = 0.03) -> None:
+        self.inner = QdrantClient(":memory:")
+        self.delay = delay
+        self.slow = False
+        self.intervals: list[tuple[str, float, float, str]] = []
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.inner, name)
+        if not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            if self.slow:
+                time.sleep(self.delay)  # releases the GIL, as numpy does in a real search
+            result = target(*args, **kwargs)
+            with self._lock:
+                self.intervals.append(
+                    (name, start, time.perf_counter(), threading.current_thread().name)
+                )
+            return result
+
+        return call
+
+
+def points(n: int, prefix: str = "p") -> list[PointInput]:
+    return [PointInput(f"{prefix}{i}", {"i": i}, unit_vector(f"{prefix}{i}")) for i in range(n)]
+
+
+def overlaps(a: tuple[str, float, float, str], b: tuple[str, float, float, str]) -> bool:
+    return a[1] < b[2] and b[1] < a[2]
+
+
+async def test_reads_run_side_by_side_and_never_beside_a_write() -> None:
+    client = IntervalClient()
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client, readers=2))  # type: ignore[arg-type]
+    await engine.aupsert("c", points(20))
+    client.slow = True
+    client.intervals.clear()
+    searches = [
+        engine.aquery("c", SearchRequest(dense=unit_vector(f"p{i}"), limit=1)) for i in range(6)
+    ]
+    writes = [engine.aupsert("c", points(3, prefix=f"w{j}-")) for j in range(3)]
+    results = await asyncio.gather(*searches, *writes)
+    assert [hits[0].id for hits in results[:6]] == [f"p{i}" for i in range(6)]
+    reads = [i for i in client.intervals if i[0] in READ_METHODS]
+    writes_done = [i for i in client.intervals if i[0] == "upsert"]
+    assert len(reads) == 6 and len(writes_done) == 3
+    assert {i[3] for i in reads} == {"qdrant-aio-reader-0", "qdrant-aio-reader-1"}
+    assert {i[3] for i in writes_done} == {"qdrant-aio-storage"}
+    assert any(overlaps(a, b) for a in reads for b in reads if a is not b), "reads never overlapped"
+    assert not any(overlaps(r, w) for r in reads for w in writes_done), "a read ran beside a write"
+    await engine.aclose()
+
+
+async def test_the_engine_opts_into_reader_threads() -> None:
+    engine = QdrantEngine(readers=2)
+    await engine.aupsert("c", points(3))
+    name = await engine.amap(lambda _: threading.current_thread().name, [0])
+    assert name == ["qdrant-aio-storage"]
+    names = {t.name for t in threading.enumerate()}
+    assert {"qdrant-aio-reader-0", "qdrant-aio-reader-1"} <= names
+    assert (await engine.aquery("c", SearchRequest(dense=unit_vector("p1"))))[0].id == "p1"
+    await engine.aclose()
+    assert not any(t.name.startswith("qdrant-aio-reader") and t.is_alive()
+                   for t in threading.enumerate() if t.name in names)
+
+
+async def test_without_readers_everything_runs_on_the_storage_thread() -> None:
+    client = IntervalClient()
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client))  # type: ignore[arg-type]
+    await engine.aupsert("c", points(3))
+    await engine.aquery("c", SearchRequest(dense=unit_vector("p1")))
+    assert {i[3] for i in client.intervals} == {"qdrant-aio-storage"}
+    await engine.aclose()
+
+
+async def test_close_waits_for_reads_in_flight() -> None:
+    client = IntervalClient(delay=0.1)
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client, readers=2))  # type: ignore[arg-type]
+    await engine.aupsert("c", points(5))
+    client.slow = True
+    search = asyncio.ensure_future(engine.aquery("c", SearchRequest(dense=unit_vector("p2"))))
+    await asyncio.sleep(0.02)  # the search is running on a reader thread
+    await engine.aclose()
+    hits = await search
+    assert hits[0].id == "p2"
+
+
+def test_a_waiting_write_holds_new_reads_back_but_not_a_reader_already_inside() -> None:
+    lock = ReadWriteLock()
+    events: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def long_reader() -> None:
+        with lock.reading():
+            inside.set()
+            release.wait(5)
+            # The same thread reads again while a write waits: it must not wait for itself.
+            with lock.reading():
+                events.append("nested read")
+        events.append("long read done")
+
+    def writer() -> None:
+        with lock.writing():
+            events.append("write")
+
+    def late_reader() -> None:
+        with lock.reading():
+            events.append("late read")
+
+    first = threading.Thread(target=long_reader)
+    first.start()
+    assert inside.wait(5)
+    write = threading.Thread(target=writer)
+    write.start()
+    time.sleep(0.05)  # the writer is waiting now
+    late = threading.Thread(target=late_reader)
+    late.start()
+    time.sleep(0.05)
+    assert events == []  # the write waits for the read; the late read waits for the write
+    release.set()
+    for thread in (first, write, late):
+        thread.join(5)
+        assert not thread.is_alive()
+    assert events == ["nested read", "long read done", "write", "late read"]
+
+
+def test_writes_from_one_thread_do_not_wait_for_each_other() -> None:
+    lock = ReadWriteLock()
+    with lock.writing(), lock.writing():  # a second write call while the first is suspended
+        pass
+    with lock.reading():
+        pass
+
+
+async def test_per_point_work_runs_on_the_storage_thread_when_embedded() -> None:
+    engine = QdrantEngine()
+    names = await engine.amap(lambda _: threading.current_thread().name, range(5))
+    assert names == ["qdrant-aio-storage"] * 5
+    await engine.aclose()
+
+
+async def test_per_point_work_runs_on_the_callers_loop_with_a_server() -> None:
+    engine = QdrantEngine(url="http://127.0.0.1:9")  # amap never contacts the server
+    caller = threading.current_thread().name
+    assert await engine.amap(lambda x: (x * 2, threading.current_thread().name), [1, 2]) == [
+        (2, caller), (4, caller)
+    ]
+    await engine.aclose()
+
+
+async def test_amap_keeps_order_across_many_slices() -> None:
+    engine = QdrantEngine()
+
+    def slow_square(x: int) -> int:
+        time.sleep(0.0005)  # a few items per storage-thread slice
+        return x * x
+
+    assert await engine.amap(slow_square, range(100)) == [x * x for x in range(100)]
+    await engine.aclose()
+
+
+async def test_embedded_upserts_hand_local_mode_float32_arrays() -> None:
+    client = IntervalClient()
+    seen: list[Any] = []
+    real_upsert = client.inner._client.upsert
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.extend(p.vector["dense"] for p in kwargs["points"])
+        return real_upsert(*args, **kwargs)
+
+    client.inner._client.upsert = spy  # type: ignore[method-assign]
+    engine = QdrantEngine.from_client(client.inner)
+    vectors = [unit_vector(f"p{i}") for i in range(40)]
+    await engine.aupsert("c", [PointInput(f"p{i}", {}, v) for i, v in enumerate(vectors)])
+    assert len(seen) == 40
+    assert all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in seen)
+    got = await engine.aretrieve("c", ["p7"], with_vectors=True)
+    stored = np.asarray(got[0].vector["dense"])
+    assert np.allclose(stored, np.asarray(vectors[7]) / np.linalg.norm(vectors[7]), atol=1e-6)
+    await engine.aclose()
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        ([1e39] * 8, InvalidInputError, "too large for a 32-bit float"),
+        ([float("nan")] + [0.1] * 7, InvalidInputError, "NaN"),
+        (["x"] * 8, InvalidInputError, "not a list of numbers"),
+        ([[0.1] * 4] * 2, InvalidInputError, "flat list"),
+        ([None] * 8, InvalidInputError, "NaN"),
+        ([0.1] * 5, DimensionMismatchError, "expected 8"),
+    ],
+)
+async def test_a_bad_vector_among_many_names_its_point_and_writes_nothing(
+    bad: Any, error: type[Exception], message: str
+) -> None:
+    engine = QdrantEngine()
+    await engine.aupsert("c", points(1, prefix="seed"))
+    batch = points(70)
+    batch[45] = PointInput("bad-one", {}, bad)
+    with pytest.raises(error, match=message) as raised:
+        await engine.aupsert("c", batch)
+    assert "bad-one" in str(raised.value)
+    assert await engine.acount("c") == 1
+    await engine.aclose()
+
+
+async def test_float32_vectors_survive_a_reopened_folder(tmp_path: Path) -> None:
+    folder = str(tmp_path / "store")
+    engine = QdrantEngine(path=folder)
+    await engine.aupsert("c", points(30))
+    await engine.aclose()
+    reopened = QdrantEngine(path=folder)
+    hits = await reopened.aquery("c", SearchRequest(dense=unit_vector("p12"), limit=1))
+    assert hits[0].id == "p12"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert await reopened.acount("c") == 30
+    await reopened.aclose()
+
+
+async def test_upserts_skip_the_clients_inference_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qdrant_client.embed.type_inspector import Inspector
+
+    def refuse(*_: Any, **__: Any) -> bool:
+        raise AssertionError("the upsert went through the inference scan")
+
+    monkeypatch.setattr(Inspector, "inspect", refuse)
+    engine = QdrantEngine()
+    await engine.aupsert("c", points(10))
+    assert await engine.acount("c") == 10
+    await engine.aclose()
