@@ -41,6 +41,11 @@ from .sparse import Bm25Encoder
 
 __all__ = ["QdrantVectorStore", "RetrievalMode"]
 
+# Texts embedded (and handed to the engine) per batch. Measured on the embedded store: 256
+# ingests ~16% faster than langchain-qdrant's 64 (fewer hand-overs per point), and is still
+# small enough for the next batch's embedding to overlap the current batch's upsert.
+DEFAULT_EMBED_BATCH = 256
+
 Client = QdrantEngine | AsyncQdrantClient | QdrantClient
 FilterLike = models.Filter | Mapping[str, Any] | None
 Fusion = Literal["rrf", "dbsf"]
@@ -105,7 +110,7 @@ class QdrantVectorStore(VectorStore):
         prefetch_limit: int | None = None,
         dense_prefetch_limit: int | None = None,
         sparse_prefetch_limit: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_EMBED_BATCH,
         on_disk: bool | None = None,
         on_disk_payload: bool | None = None,
         hnsw_config: models.HnswConfigDiff | None = None,
@@ -739,7 +744,7 @@ class QdrantVectorStore(VectorStore):
         host: str | None = None,
         path: str | None = None,
         client_options: Mapping[str, Any] | None = None,
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_EMBED_BATCH,
         force_recreate: bool = False,
         **store_options: Any,
     ) -> Self:
