@@ -19,7 +19,11 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 __all__ = ["SYSTEMS", "Context", "System", "unavailable_reason"]
 
-RAW_BATCH = 256
+# Points per raw upsert, each the best of a sweep over 64, 128 and 256: embedded, 64 (about 17%
+# faster than 256: the points are still in the CPU cache when local mode stores them); on a
+# server, 256 (a quarter of the round trips).
+RAW_BATCH_EMBEDDED = 64
+RAW_BATCH_SERVER = 256
 
 
 @dataclass
@@ -77,7 +81,7 @@ def _text_nodes(dataset: Dataset) -> list[Any]:
 
 
 class RawClient(System):
-    """``AsyncQdrantClient``, the floor: upserts of 256 ``PointStruct`` one after another."""
+    """``AsyncQdrantClient``, the floor: batches of ``PointStruct`` upserted one after another."""
 
     name = "raw"
     label = "raw AsyncQdrantClient"
@@ -96,8 +100,9 @@ class RawClient(System):
 
     async def ingest(self) -> None:
         ds = self.ctx.dataset
-        for start in range(0, ds.n, RAW_BATCH):
-            stop = min(start + RAW_BATCH, ds.n)
+        batch = RAW_BATCH_EMBEDDED if self.ctx.url is None else RAW_BATCH_SERVER
+        for start in range(0, ds.n, batch):
+            stop = min(start + batch, ds.n)
             points = [
                 models.PointStruct(
                     id=ds.ids[i],
