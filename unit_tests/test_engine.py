@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from typing import Any
 
@@ -87,6 +88,16 @@ async def test_string_ids_map_to_uuid5_and_round_trip(engine: QdrantEngine) -> N
     assert await engine.acount("c") == len(ids)
     (hit,) = await engine.aretrieve("c", [canonical])
     assert hit.id == canonical.upper() and hit.payload == {"k": "upper"}
+
+
+def test_canonical_uuid_shortcut_agrees_with_parsing() -> None:
+    rng = random.Random(3)
+    for _ in range(2000):
+        value = uuid.UUID(int=rng.getrandbits(128))
+        for spelling in (str(value), str(value).upper(), value.hex, "{" + str(value) + "}"):
+            assert point_id_for(spelling) == str(value)
+    for near_miss in ("0" * 8 + "-0000-0000-0000-00000000000g", "0" * 36, str(uuid.uuid4()) + "\n"):
+        assert point_id_for(near_miss) == str(uuid.uuid5(ID_NAMESPACE, near_miss))
 
 
 async def test_readding_an_id_overwrites(engine: QdrantEngine) -> None:

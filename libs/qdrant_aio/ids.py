@@ -8,6 +8,7 @@ the original string is kept in the payload so that it round-trips exactly.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 __all__ = ["ID_NAMESPACE", "PointId", "new_id", "point_id_for", "needs_original_id"]
@@ -19,10 +20,13 @@ PointId = int | str
 ID_NAMESPACE = uuid.UUID("6f1a4a8e-3c1b-5d39-9b0e-2a7c51f0d6a4")
 
 _MAX_U64 = 2**64 - 1
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _canonical_point_id(external_id: str) -> PointId | None:
     """The point id Qdrant itself would use for ``external_id``, when it takes it at all."""
+    if _CANONICAL_UUID.fullmatch(external_id):
+        return external_id  # already Qdrant's spelling: no need to parse it (the common case)
     if external_id.isdigit() and external_id.isascii():
         number = int(external_id)
         if str(number) == external_id and number <= _MAX_U64:
