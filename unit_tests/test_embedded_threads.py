@@ -12,15 +12,17 @@ from typing import Any
 import numpy as np
 import pytest
 from engine_support import unit_vector
-from qdrant_client import QdrantClient
+from qdrant_client import QdrantClient, models
 
 from qdrant_aio import (
+    CollectionSpec,
     DimensionMismatchError,
     InvalidInputError,
     PointInput,
     QdrantEngine,
     SearchRequest,
 )
+from qdrant_aio.config import UNNAMED_VECTOR
 from qdrant_aio.transport import READ_METHODS, EmbeddedTransport, ReadWriteLock
 
 
@@ -213,28 +215,75 @@ async def test_embedded_upserts_hand_local_mode_float32_arrays() -> None:
     await engine.aclose()
 
 
-@pytest.mark.parametrize(
-    ("bad", "error", "message"),
-    [
-        ([1e39] * 8, InvalidInputError, "too large for a 32-bit float"),
-        ([float("nan")] + [0.1] * 7, InvalidInputError, "NaN"),
-        (["x"] * 8, InvalidInputError, "not a list of numbers"),
-        ([[0.1] * 4] * 2, InvalidInputError, "flat list"),
-        ([None] * 8, InvalidInputError, "NaN"),
-        ([0.1] * 5, DimensionMismatchError, "expected 8"),
-    ],
-)
+BAD_VECTORS = [
+    ([1e39] * 8, InvalidInputError, "too large for a 32-bit float"),
+    ([float("nan")] + [0.1] * 7, InvalidInputError, "NaN"),
+    ([float("-inf")] + [0.1] * 7, InvalidInputError, "infinity"),
+    (["x"] * 8, InvalidInputError, "number"),
+    (["0.5"] * 8, InvalidInputError, "number"),  # text that looks like a number is still text
+    ([b"1"] * 8, InvalidInputError, "number"),
+    ([10**400] + [0.1] * 7, InvalidInputError, "number|too large"),
+    ([None] * 8, InvalidInputError, "number"),
+    ([0.1] * 5, DimensionMismatchError, "expected 8"),
+]
+
+
+@pytest.mark.parametrize("layout", ["named, in memory", "named, folder", "unnamed"])
+@pytest.mark.parametrize(("bad", "error", "message"), BAD_VECTORS)
 async def test_a_bad_vector_among_many_names_its_point_and_writes_nothing(
-    bad: Any, error: type[Exception], message: str
+    bad: Any, error: type[Exception], message: str, layout: str, tmp_path: Path
 ) -> None:
-    engine = QdrantEngine()
-    await engine.aupsert("c", points(1, prefix="seed"))
+    if layout == "unnamed":  # a langchain-qdrant collection: vectors stay lists
+        client = QdrantClient(":memory:")
+        client.create_collection("c", vectors_config=models.VectorParams(
+            size=8, distance=models.Distance.COSINE
+        ))
+        engine = QdrantEngine.from_client(client)
+        spec = CollectionSpec(vector_name=UNNAMED_VECTOR)
+    else:
+        path = str(tmp_path / "store") if layout == "named, folder" else None
+        engine = QdrantEngine(path=path)
+        spec = CollectionSpec()
+    await engine.aupsert("c", points(1, prefix="seed"), spec)
     batch = points(70)
     batch[45] = PointInput("bad-one", {}, bad)
     with pytest.raises(error, match=message) as raised:
-        await engine.aupsert("c", batch)
+        await engine.aupsert("c", batch, spec)
     assert "bad-one" in str(raised.value)
     assert await engine.acount("c") == 1
+    await engine.aclose()
+
+
+async def test_folders_get_lists_and_memory_gets_float32(tmp_path: Path) -> None:
+    # Local mode pickles points into a folder as given: lists load under any numpy version.
+    seen: dict[str, list[Any]] = {}
+    for where, engine in (
+        ("memory", QdrantEngine()), ("folder", QdrantEngine(path=str(tmp_path / "s")))
+    ):
+        transport = engine._transport
+        assert isinstance(transport, EmbeddedTransport)
+        local = transport._client._client  # type: ignore[union-attr]
+        real = local.upsert
+
+        def spy(*args: Any, _real: Any = real, _where: str = where, **kwargs: Any) -> Any:
+            seen.setdefault(_where, []).extend(p.vector["dense"] for p in kwargs["points"])
+            return _real(*args, **kwargs)
+
+        local.upsert = spy
+        await engine.aupsert("c", points(5))
+        await engine.aclose()
+    assert all(isinstance(v, np.ndarray) for v in seen["memory"])
+    assert all(isinstance(v, list) for v in seen["folder"])
+
+
+async def test_a_sync_call_inside_amap_raises_instead_of_hanging() -> None:
+    engine = QdrantEngine()
+    await engine.aupsert("c", points(2))
+    with pytest.raises(RuntimeError, match="would wait for itself"):
+        await asyncio.wait_for(
+            engine.amap(lambda _: engine.collection_exists("c"), [1]), timeout=10
+        )
+    assert await engine.acount("c") == 2  # the storage thread is still serving
     await engine.aclose()
 
 

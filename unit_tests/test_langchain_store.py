@@ -22,6 +22,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from langchain_fakes import AsyncSparseEmbeddings, SyncSparseEmbeddings, TableEmbeddings
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
+import qdrant_aio.langchain
 from qdrant_aio import (
     CollectionMismatchError,
     CollectionNotFoundError,
@@ -318,7 +319,9 @@ def test_duplicate_ids_in_one_call_keep_the_last(engine: QdrantEngine) -> None:
 async def test_ingestion_streams_batches_and_embedding_overlaps_upserts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Requests of 2 points, so that the engine sends one while the next batch is embedded.
+    # Requests and hand-overs of 2 points, so that the engine sends one while the next batch is
+    # embedded.
+    monkeypatch.setattr(qdrant_aio.langchain, "HANDOVER_TEXTS", 2)
     engine = QdrantEngine(ingest=IngestOptions(batch_size=2))
     texts = [f"t{i}" for i in range(6)]
     embeddings = TableEmbeddings({t: unit(1.0, float(i)) for i, t in enumerate(texts)})
@@ -356,6 +359,32 @@ async def test_ingestion_streams_batches_and_embedding_overlaps_upserts(
     assert embeddings.document_calls == [["t0", "t1"], ["t2", "t3"], ["t4", "t5"]]
     assert events.index("upsert 2") < events.index("embed t4")
     assert await engine.acount(store.collection_name) == 6
+    await engine.aclose()
+
+
+async def test_embedding_calls_keep_batch_size_while_hand_overs_group_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = QdrantEngine()
+    texts = [f"t{i}" for i in range(600)]
+    embeddings = TableEmbeddings({t: unit(1.0, float(i)) for i, t in enumerate(texts)})
+    store = store_on(engine, embedding=embeddings)  # default batch_size: 64, as langchain-qdrant
+    groups: list[int] = []
+    original_upsert = engine.aupsert
+
+    async def upsert(name: str, points: Any, *args: Any, **kwargs: Any) -> list[str]:
+        async def counted() -> Any:
+            async for batch in points:
+                groups.append(len(batch))
+                yield batch
+
+        return await original_upsert(name, counted(), *args, **kwargs)
+
+    monkeypatch.setattr(engine, "aupsert", upsert)
+    await store.aadd_texts(texts)
+    assert [len(c) for c in embeddings.document_calls] == [64] * 9 + [24]
+    assert groups == [256, 256, 88]
+    assert await engine.acount(store.collection_name) == 600
     await engine.aclose()
 
 

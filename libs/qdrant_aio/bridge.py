@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import inspect
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -25,6 +27,10 @@ R = TypeVar("R")
 SLICE_SECONDS = 0.001
 
 
+# Threads qdrant-aio runs its loops on (storage, readers, the bridge).
+_own_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
 class LoopThread:
     """An asyncio event loop served by one daemon thread."""
 
@@ -33,6 +39,7 @@ class LoopThread:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        _own_threads.add(self._thread)
         self._thread.start()
         self._ready.wait()
 
@@ -103,7 +110,19 @@ def bridge_loop() -> LoopThread:
 
 
 def run_sync(awaitable: Awaitable[T]) -> T:
-    """Run a coroutine to completion for a sync caller, whatever loop the caller is in."""
+    """Run a coroutine to completion for a sync caller, whatever loop the caller is in.
+
+    Not from qdrant-aio's own threads (a function handed to ``QdrantEngine.amap`` runs on the
+    storage thread): the call would wait for the very thread it blocks, so it raises instead.
+    """
+    if threading.current_thread() in _own_threads:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
+        raise RuntimeError(
+            "a qdrant-aio sync method was called from one of qdrant-aio's own threads (for "
+            "example inside a function given to QdrantEngine.amap); it would wait for itself. "
+            "Call it outside, or use the async method"
+        )
 
     async def _await() -> T:
         return await awaitable

@@ -452,7 +452,11 @@ class QdrantEngine:
     ) -> list[PreparedPoint]:
         """Validate every point of a batch before any of it is sent."""
         chunks = [points[i : i + PREPARE_CHUNK] for i in range(0, len(points), PREPARE_CHUNK)]
-        prepare = functools.partial(_prepare_chunk, layout=layout, embedded=self.embedded)
+        transport = self._transport
+        # Float32 arrays only for in-memory stores: local mode pickles points into a folder as
+        # given, and arrays pickled by numpy 2 do not load under numpy 1.x; lists load anywhere.
+        arrays = isinstance(transport, EmbeddedTransport) and not transport.persistent
+        prepare = functools.partial(_prepare_chunk, layout=layout, embedded=arrays)
         prepared = await self.amap(prepare, chunks)
         return [point for chunk in prepared for point in chunk]
 

@@ -59,6 +59,20 @@ class PreparedPoint:
     size: int = field(compare=False)
 
 
+# Largest magnitude a 32-bit float holds: Qdrant stores vectors as float32.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Array kinds that are numbers (bool, signed and unsigned int, float); strings, bytes and
+# objects are refused rather than converted.
+_NUMBER_KINDS = frozenset("biuf")
+
+
+def _not_finite(external_id: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"vector of id {external_id!r} contains NaN or infinity (or a number too large for a "
+        "32-bit float)"
+    )
+
+
 def _check_dense(vector: Sequence[float], expected: int | None, external_id: str) -> list[float]:
     values = vector if isinstance(vector, list) else list(vector)
     if expected is not None and len(values) != expected:
@@ -67,27 +81,34 @@ def _check_dense(vector: Sequence[float], expected: int | None, external_id: str
         raise InvalidInputError(
             f"vector of id {external_id!r} contains NaN or infinity (or a non-number)"
         )
+    if values and (max(values) > _FLOAT32_MAX or min(values) < -_FLOAT32_MAX):
+        raise _not_finite(external_id)
     return values
+
+
+def _as_float32(values: Any) -> np.ndarray | None:
+    """``values`` as a float32 array if they are all numbers (any shape), else None."""
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if array.dtype.kind not in _NUMBER_KINDS:
+        return None  # "0.5" or b"1" would convert; None, huge ints and ragged lists are objects
+    with np.errstate(over="ignore", invalid="ignore"):
+        return array.astype(np.float32, copy=False)
 
 
 def _check_dense_array(vector: Any, expected: int | None, external_id: str) -> np.ndarray:
     """:func:`_check_dense` for an embedded store: the vector as a checked float32 array."""
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            array = np.asarray(vector, dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise InvalidInputError(
-            f"vector of id {external_id!r} is not a list of numbers: {error}"
-        ) from error
+    array = _as_float32(vector)
+    if array is None:
+        raise InvalidInputError(f"vector of id {external_id!r} is not a list of numbers")
     if array.ndim != 1:
         raise InvalidInputError(f"vector of id {external_id!r} is not a flat list of numbers")
     if expected is not None and array.shape[0] != expected:
         raise DimensionMismatchError(expected, array.shape[0], where=f"id {external_id!r}")
     if not np.isfinite(array).all():
-        raise InvalidInputError(
-            f"vector of id {external_id!r} contains NaN or infinity (or a number too large "
-            "for a 32-bit float)"
-        )
+        raise _not_finite(external_id)
     return array
 
 
@@ -98,12 +119,10 @@ def _dense_rows(vectors: list[Any], size: int | None) -> np.ndarray | None:
     """
     if size is None or not vectors or any(v is None for v in vectors):
         return None
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            matrix = np.array(vectors, dtype=np.float32)
-    except (TypeError, ValueError):
+    matrix = _as_float32(vectors)
+    if matrix is None or matrix.ndim != 2 or matrix.shape[1] != size:
         return None
-    if matrix.ndim != 2 or matrix.shape[1] != size or not np.isfinite(matrix).all():
+    if not np.isfinite(matrix).all():
         return None
     return matrix
 

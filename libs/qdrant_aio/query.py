@@ -119,7 +119,7 @@ def all_finite(values: Sequence[float]) -> bool:
     try:
         # NaN and infinity propagate through a sum; an overflow to infinity is re-checked.
         return math.isfinite(sum(values)) or all(math.isfinite(float(v)) for v in values)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
         return False
 
 
@@ -206,7 +206,7 @@ def _and(*filters: models.Filter | None) -> models.Filter | None:
 def _maps_to(original: str, point_id: Any) -> bool:
     try:
         return str(point_id_for(original)) == str(point_id)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
         return False
 
 

@@ -99,6 +99,12 @@ class EmbeddedTransport:
     def storage_thread(self) -> threading.Thread:
         return self._storage.thread
 
+    @property
+    def persistent(self) -> bool:
+        """Whether points are written to a folder (local mode pickles them there)."""
+        # Unknown (not a qdrant-client local store): assume a folder, the safe side.
+        return bool(getattr(_local_store(self._client), "persistent", True))
+
     def describe(self) -> str:
         return f"embedded({self._where})"
 
