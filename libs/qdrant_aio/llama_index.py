@@ -399,6 +399,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         checked = await self.engine.amap(check, nodes)
         ids = [node_id for node_id, _ in checked]
         vectors = [vector for _, vector in checked]
+        del checked  # 20,000 tuples fewer for the garbage collector to walk during the ingest
         options = self._ingest_options()
         legacy = await self._uses_legacy_layout()
         last = {node_id: index for index, node_id in enumerate(ids)}

@@ -74,6 +74,7 @@ class EmbeddedTransport:
         self._rw = ReadWriteLock()
         self._readers = [LoopThread(f"qdrant-aio-reader-{n}") for n in range(readers)]
         self._reading: dict[LoopThread, int] = dict.fromkeys(self._readers, 0)
+        self._reading_lock = threading.Lock()
         self._reads_in_flight: set[concurrent.futures.Future[Any]] = set()
         self._owns_client = client is None
         self._where = path if path is not None else (location or ":memory:")
@@ -118,14 +119,16 @@ class EmbeddedTransport:
     async def _read(self, method: str, kwargs: dict[str, Any]) -> Any:
         # The least busy reader thread; the read lock lets reads run side by side (searches
         # spend most of their time in numpy, which releases the GIL) but never beside a write.
-        reader = min(self._readers, key=self._reading.__getitem__)
-        self._reading[reader] += 1
+        with self._reading_lock:  # callers may be on several threads (loops, the bridge)
+            reader = min(self._readers, key=self._reading.__getitem__)
+            self._reading[reader] += 1
         future = reader.submit(self._shared(method, kwargs))
         self._reads_in_flight.add(future)
         try:
             return await asyncio.wrap_future(future)
         finally:
-            self._reading[reader] -= 1
+            with self._reading_lock:
+                self._reading[reader] -= 1
             self._reads_in_flight.discard(future)
 
     async def _shared(self, method: str, kwargs: dict[str, Any]) -> Any:
