@@ -80,6 +80,38 @@ def _text_nodes(dataset: Dataset) -> list[Any]:
     ]
 
 
+class LangChainStore(System):
+    """Ingest and query of a LangChain vector store (``self.store``, built by ``setup``)."""
+
+    store: Any
+
+    async def ingest(self) -> None:
+        ds = self.ctx.dataset
+        await self.store.aadd_texts(ds.texts, metadatas=ds.metadatas, ids=ds.ids)
+
+    async def query(self, vector: list[float], k: int) -> list[int]:
+        docs = await self.store.asimilarity_search_by_vector(vector, k=k)
+        return [_doc_index(d.metadata) for d in docs]
+
+
+class LlamaIndexStore(System):
+    """Ingest and query of a LlamaIndex vector store (``self.store``; ``self.nodes`` to add)."""
+
+    store: Any
+    nodes: list[Any]
+
+    async def ingest(self) -> None:
+        await self.store.async_add(self.nodes)
+
+    async def query(self, vector: list[float], k: int) -> list[int]:
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        result = await self.store.aquery(
+            VectorStoreQuery(query_embedding=vector, similarity_top_k=k)
+        )
+        return [_doc_index(node.metadata) for node in result.nodes or []]
+
+
 class RawClient(System):
     """``AsyncQdrantClient``, the floor: batches of ``PointStruct`` upserted one after another."""
 
@@ -124,7 +156,7 @@ class RawClient(System):
         await self.client.close()
 
 
-class AioLangChain(System):
+class AioLangChain(LangChainStore):
     """qdrant-aio's LangChain store: ``aadd_texts`` / ``asimilarity_search_by_vector``.
 
     Embedded: the store's own engine (``client=None``). Server: ``client=`` an
@@ -145,14 +177,6 @@ class AioLangChain(System):
             embedding=lookup_embeddings(self.ctx.dataset),
         )
 
-    async def ingest(self) -> None:
-        ds = self.ctx.dataset
-        await self.store.aadd_texts(ds.texts, metadatas=ds.metadatas, ids=ds.ids)
-
-    async def query(self, vector: list[float], k: int) -> list[int]:
-        docs = await self.store.asimilarity_search_by_vector(vector, k=k)
-        return [_doc_index(d.metadata) for d in docs]
-
     async def teardown(self) -> None:
         await self.store.adelete_collection()
         await self.store.aclose()
@@ -161,7 +185,7 @@ class AioLangChain(System):
             await self.client.close()
 
 
-class AioLlamaIndex(System):
+class AioLlamaIndex(LlamaIndexStore):
     """``qdrant_aio.llama_index.QdrantVectorStore``: ``async_add`` / ``aquery``.
 
     Embedded: the store's own engine. Server: ``aclient=`` an ``AsyncQdrantClient`` carrying the
@@ -182,17 +206,6 @@ class AioLlamaIndex(System):
             self.store = QdrantVectorStore(collection_name=self.ctx.collection, aclient=self.client)
         self.nodes = _text_nodes(self.ctx.dataset)
 
-    async def ingest(self) -> None:
-        await self.store.async_add(self.nodes)
-
-    async def query(self, vector: list[float], k: int) -> list[int]:
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
-        result = await self.store.aquery(
-            VectorStoreQuery(query_embedding=vector, similarity_top_k=k)
-        )
-        return [_doc_index(node.metadata) for node in result.nodes or []]
-
     async def teardown(self) -> None:
         self.nodes = []
         await self.store.aclear()
@@ -202,7 +215,7 @@ class AioLlamaIndex(System):
             await self.client.close()
 
 
-class LangChainQdrant(System):
+class LangChainQdrant(LangChainStore):
     """langchain-qdrant 1.1.0 on a sync ``QdrantClient`` (the only client it supports).
 
     Its ``a*`` methods are langchain-core's thread-executor fallbacks around the sync methods.
@@ -229,20 +242,12 @@ class LangChainQdrant(System):
             embedding=lookup_embeddings(self.ctx.dataset),
         )
 
-    async def ingest(self) -> None:
-        ds = self.ctx.dataset
-        await self.store.aadd_texts(ds.texts, metadatas=ds.metadatas, ids=ds.ids)
-
-    async def query(self, vector: list[float], k: int) -> list[int]:
-        docs = await self.store.asimilarity_search_by_vector(vector, k=k)
-        return [_doc_index(d.metadata) for d in docs]
-
     async def teardown(self) -> None:
         self.client.delete_collection(self.ctx.collection)
         self.client.close()
 
 
-class LlamaIndexQdrant(System):
+class LlamaIndexQdrant(LlamaIndexStore):
     """llama-index-vector-stores-qdrant 0.10.4 with ``aclient=`` only (its async methods).
 
     Only the async client is given: in embedded mode a second (sync) client would be a separate
@@ -259,17 +264,6 @@ class LlamaIndexQdrant(System):
         self.client = self.ctx.async_client()
         self.store = QdrantVectorStore(collection_name=self.ctx.collection, aclient=self.client)
         self.nodes = _text_nodes(self.ctx.dataset)
-
-    async def ingest(self) -> None:
-        await self.store.async_add(self.nodes)
-
-    async def query(self, vector: list[float], k: int) -> list[int]:
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
-        result = await self.store.aquery(
-            VectorStoreQuery(query_embedding=vector, similarity_top_k=k)
-        )
-        return [_doc_index(node.metadata) for node in result.nodes or []]
 
     async def teardown(self) -> None:
         self.nodes = []

@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import pytest
+from filter_support import metadata_collections
 from qdrant_client import QdrantClient, models
 
 from qdrant_aio.errors import InvalidFilterError
@@ -110,30 +111,9 @@ META: dict[int, dict[str, Any]] = {
 }
 
 
-def _points(top_level: bool) -> list[models.PointStruct]:
-    points = []
-    for point_id, metadata in META.items():
-        text = f"doc {point_id}"
-        payload = (
-            {**metadata, "page_content": text}
-            if top_level
-            else {
-                "page_content": text,
-                "metadata": metadata,
-            }
-        )
-        points.append(models.PointStruct(id=point_id, vector=[1.0, 0.5], payload=payload))
-    return points
-
-
 @pytest.fixture(scope="module")
 def client() -> Iterator[QdrantClient]:
-    qdrant = QdrantClient(":memory:")
-    for name, top_level in (("nested", False), ("flat", True)):
-        qdrant.create_collection(
-            name, vectors_config=models.VectorParams(size=2, distance=models.Distance.COSINE)
-        )
-        qdrant.upsert(name, points=_points(top_level))
+    qdrant = metadata_collections(META, "doc")
     yield qdrant
     qdrant.close()
 

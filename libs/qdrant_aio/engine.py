@@ -456,7 +456,7 @@ class QdrantEngine:
         # Float32 arrays only for in-memory stores: local mode pickles points into a folder as
         # given, and arrays pickled by numpy 2 do not load under numpy 1.x; lists load anywhere.
         arrays = isinstance(transport, EmbeddedTransport) and not transport.persistent
-        prepare = functools.partial(_prepare_chunk, layout=layout, embedded=arrays)
+        prepare = functools.partial(prepare_points, layout=layout, dense_arrays=arrays)
         prepared = await self.amap(prepare, chunks)
         return [point for chunk in prepared for point in chunk]
 
@@ -895,11 +895,6 @@ def _last_occurrences(ids: list[str]) -> list[str]:
     """``ids`` without repeats, each at its last position (the value that was written last)."""
     last = {i: position for position, i in enumerate(ids)}
     return [i for position, i in enumerate(ids) if last[i] == position]
-
-
-def _prepare_chunk(chunk: Sequence[tuple[PointInput, PointId]], layout: CollectionLayout,
-                   embedded: bool) -> list[PreparedPoint]:
-    return prepare_points(chunk, layout, dense_arrays=embedded)
 
 
 def _point_ids(ids: Sequence[str | int]) -> list[PointId]:

@@ -278,16 +278,15 @@ class QdrantVectorStore(VectorStore):
         self, texts: list[str], batch_size: int
     ) -> tuple[list[list[float]] | None, list[models.SparseVector] | None]:
         """Embed ``texts`` in calls of at most ``batch_size`` texts, one after another."""
-        dense: list[list[float]] | None = None
-        sparse: list[models.SparseVector] | None = None
+        dense: list[list[float]] = []
+        sparse: list[models.SparseVector] = []
         for start in range(0, len(texts), batch_size):
             part = texts[start : start + batch_size]
             part_dense, part_sparse = await self._aembed_documents(part)
-            if part_dense is not None:
-                dense = (dense or []) + list(part_dense)
-            if part_sparse is not None:
-                sparse = (sparse or []) + list(part_sparse)
-        return dense, sparse
+            dense.extend(part_dense or [])
+            sparse.extend(part_sparse or [])
+        # One mode per store: a kind is either embedded for every text or for none.
+        return dense or None, sparse or None
 
     def _payload(
         self, text: str, metadata: Mapping[str, Any], external_id: str, legacy: bool

@@ -95,16 +95,16 @@ class EmbeddedTransport:
                 self._stop_threads()
                 raise
         self._client: QdrantClient | AsyncQdrantClient = client
+        # The local store inside a qdrant-client client (None for anything else, e.g. a test
+        # wrapper): upserts go straight to it, and it says whether it writes to a folder.
+        local = _local_store(client)
+        self._local = local if isinstance(client, (QdrantClient, AsyncQdrantClient)) else None
+        # Unknown (not a qdrant-client local store): assume a folder, the safe side.
+        self.persistent: bool = bool(getattr(local, "persistent", True))
 
     @property
     def storage_thread(self) -> threading.Thread:
         return self._storage.thread
-
-    @property
-    def persistent(self) -> bool:
-        """Whether points are written to a folder (local mode pickles them there)."""
-        # Unknown (not a qdrant-client local store): assume a folder, the safe side.
-        return bool(getattr(_local_store(self._client), "persistent", True))
 
     def describe(self) -> str:
         return f"embedded({self._where})"
@@ -156,12 +156,11 @@ class EmbeddedTransport:
         # No warnings.catch_warnings() here: it swaps the process-wide filter list and is not
         # thread-safe. qdrant-client warns once per process about local payload indexes.
         target: Any = self._client
-        if method == "upsert":
+        if method == "upsert" and self._local is not None:
             # The public client first scans every point for inference objects (documents or
             # images to embed); the engine builds points from numbers only, so go straight to
             # the local store.
-            if isinstance(target, (QdrantClient, AsyncQdrantClient)):
-                target = _local_store(target) or target
+            target = self._local
         result = getattr(target, method)(**kwargs)
         if inspect.isawaitable(result):
             result = await result
