@@ -108,15 +108,30 @@ async def test_without_readers_everything_runs_on_the_storage_thread() -> None:
 
 
 async def test_close_waits_for_reads_in_flight() -> None:
-    client = IntervalClient(delay=0.1)
-    engine = QdrantEngine(_transport=EmbeddedTransport(client=client, readers=2))  # type: ignore[arg-type]
+    engine = QdrantEngine(readers=2)
     await engine.aupsert("c", points(5))
-    client.slow = True
+    transport = engine._transport
+    assert isinstance(transport, EmbeddedTransport)
+    local: Any = transport._local
+    events: list[str] = []
+    real_query, real_close = local.query_points, local.close
+
+    def slow_query(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.1)
+        result = real_query(*args, **kwargs)
+        events.append("search done")
+        return result
+
+    def recorded_close(*args: Any, **kwargs: Any) -> Any:
+        events.append("store closed")
+        return real_close(*args, **kwargs)
+
+    local.query_points, local.close = slow_query, recorded_close
     search = asyncio.ensure_future(engine.aquery("c", SearchRequest(dense=unit_vector("p2"))))
     await asyncio.sleep(0.02)  # the search is running on a reader thread
     await engine.aclose()
-    hits = await search
-    assert hits[0].id == "p2"
+    assert events == ["search done", "store closed"]
+    assert (await search)[0].id == "p2"
 
 
 def test_a_waiting_write_holds_new_reads_back_but_not_a_reader_already_inside() -> None:
@@ -161,10 +176,16 @@ def test_a_waiting_write_holds_new_reads_back_but_not_a_reader_already_inside() 
 
 def test_writes_from_one_thread_do_not_wait_for_each_other() -> None:
     lock = ReadWriteLock()
-    with lock.writing(), lock.writing():  # a second write call while the first is suspended
-        pass
-    with lock.reading():
-        pass
+    done = threading.Event()
+
+    def nested() -> None:
+        with lock.writing(), lock.writing():  # a second write call while the first is suspended
+            pass
+        with lock.reading():
+            done.set()
+
+    threading.Thread(target=nested, daemon=True).start()
+    assert done.wait(5), "a write waited for a write of its own thread"
 
 
 async def test_per_point_work_runs_on_the_storage_thread_when_embedded() -> None:
