@@ -4,6 +4,7 @@ thread, per-point work off the caller's loop, and vectors handed to local mode a
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from pathlib import Path
@@ -85,17 +86,20 @@ async def test_reads_run_side_by_side_and_never_beside_a_write() -> None:
     await engine.aclose()
 
 
-async def test_the_engine_opts_into_reader_threads() -> None:
-    engine = QdrantEngine(readers=2)
+async def test_searches_run_on_reader_threads_by_default() -> None:
+    engine = QdrantEngine()
+    transport = engine._transport
+    assert isinstance(transport, EmbeddedTransport)
+    expected = 2 if (os.cpu_count() or 1) >= 2 else 0
+    readers = [reader.thread for reader in transport._readers]
+    assert len(readers) == expected
     await engine.aupsert("c", points(3))
     name = await engine.amap(lambda _: threading.current_thread().name, [0])
     assert name == ["qdrant-aio-storage"]
-    names = {t.name for t in threading.enumerate()}
-    assert {"qdrant-aio-reader-0", "qdrant-aio-reader-1"} <= names
+    assert all(thread.is_alive() for thread in readers)
     assert (await engine.aquery("c", SearchRequest(dense=unit_vector("p1"))))[0].id == "p1"
     await engine.aclose()
-    assert not any(t.name.startswith("qdrant-aio-reader") and t.is_alive()
-                   for t in threading.enumerate() if t.name in names)
+    assert not any(thread.is_alive() for thread in readers)
 
 
 async def test_without_readers_everything_runs_on_the_storage_thread() -> None:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from qdrant_client import AsyncQdrantClient, QdrantClient
 
 from ._logging import logger
+from .blas import side_by_side_blas
 from .bridge import LoopThread
 from .errors import EngineClosedError, StorageLockedError
 
@@ -65,6 +66,7 @@ class EmbeddedTransport:
         client: QdrantClient | AsyncQdrantClient | None = None,
         switch_interval: float | None = None,
         readers: int = 0,
+        limit_blas: bool = True,
     ) -> None:
         if switch_interval is not None:
             shorten_switch_interval(switch_interval)
@@ -75,6 +77,9 @@ class EmbeddedTransport:
         self._readers = [LoopThread(f"qdrant-aio-reader-{n}") for n in range(readers)]
         self._reading: dict[LoopThread, int] = dict.fromkeys(self._readers, 0)
         self._reading_lock = threading.Lock()
+        self._search_scope: Callable[[], contextlib.AbstractContextManager[None]] = (
+            side_by_side_blas.search if limit_blas else contextlib.nullcontext
+        )
         self._reads_in_flight: set[concurrent.futures.Future[Any]] = set()
         self._owns_client = client is None
         self._where = path if path is not None else (location or ":memory:")
@@ -132,7 +137,7 @@ class EmbeddedTransport:
             self._reads_in_flight.discard(future)
 
     async def _shared(self, method: str, kwargs: dict[str, Any]) -> Any:
-        with self._rw.reading():
+        with self._rw.reading(), self._search_scope():
             return await self._invoke(method, kwargs)
 
     async def _write(self, method: str, kwargs: dict[str, Any]) -> Any:

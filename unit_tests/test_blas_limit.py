@@ -1,0 +1,157 @@
+"""BLAS threads are held to one while embedded searches run side by side, and set back after."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from engine_support import unit_vector
+from qdrant_client import QdrantClient
+from threadpoolctl import ThreadpoolController
+
+from qdrant_aio import PointInput, QdrantEngine, SearchRequest
+from qdrant_aio.blas import SideBySideBlas, side_by_side_blas
+from qdrant_aio.transport import EmbeddedTransport
+
+CONTROLLER = ThreadpoolController()
+
+
+def blas_threads() -> list[int]:
+    return [lib["num_threads"] for lib in CONTROLLER.select(user_api="blas").info()]
+
+
+@pytest.fixture
+def two_blas_threads() -> Iterator[None]:
+    """Two BLAS threads to start from (whatever the machine's default), put back after."""
+    if not blas_threads():
+        pytest.fail("numpy should come with a BLAS library that threadpoolctl can see")
+    limit = CONTROLLER.limit(limits=2, user_api="blas")
+    try:
+        yield
+    finally:
+        limit.restore_original_limits()
+
+
+class RecordingClient:
+    """A local client whose searches record the BLAS threads they run with."""
+
+    def __init__(self) -> None:
+        self.inner = QdrantClient(":memory:")
+        self.side_by_side = False
+        self.seen: list[list[int]] = []
+        self._lock = threading.Lock()
+        # Two searches meet here, so each records while the other one is surely running.
+        self._meet = threading.Barrier(2, timeout=5)
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.inner, name)
+        if name != "query_points":
+            return target
+
+        def query(*args: Any, **kwargs: Any) -> Any:
+            if self.side_by_side:
+                self._meet.wait()
+            with self._lock:
+                self.seen.append(blas_threads())
+            if self.side_by_side:
+                self._meet.wait()
+            return target(*args, **kwargs)
+
+        return query
+
+
+def points(n: int) -> list[PointInput]:
+    return [PointInput(f"p{i}", {"i": i}, unit_vector(f"p{i}")) for i in range(n)]
+
+
+def search(engine: QdrantEngine, i: int) -> Any:
+    return engine.aquery("c", SearchRequest(dense=unit_vector(f"p{i}"), limit=1))
+
+
+@pytest.mark.usefixtures("two_blas_threads")
+async def test_side_by_side_searches_get_one_blas_thread_and_a_lone_one_keeps_all() -> None:
+    client = RecordingClient()
+    transport = EmbeddedTransport(client=client, readers=2)  # type: ignore[arg-type]
+    engine = QdrantEngine(_transport=transport)
+    await engine.aupsert("c", points(4))
+    assert [hits[0].id for hits in [await search(engine, 0)]] == ["p0"]
+    assert client.seen == [[2] * len(blas_threads())]  # alone: untouched
+    client.seen.clear()
+    client.side_by_side = True
+    results = await asyncio.gather(search(engine, 1), search(engine, 2))
+    assert [hits[0].id for hits in results] == ["p1", "p2"]
+    assert client.seen == [[1] * len(blas_threads())] * 2
+    assert blas_threads() == [2] * len(blas_threads())  # set back once they are done
+    assert not side_by_side_blas.limited
+    await engine.aclose()
+
+
+@pytest.mark.usefixtures("two_blas_threads")
+async def test_limit_blas_false_leaves_blas_alone() -> None:
+    client = RecordingClient()
+    engine = QdrantEngine(
+        _transport=EmbeddedTransport(client=client, readers=2, limit_blas=False)  # type: ignore[arg-type]
+    )
+    await engine.aupsert("c", points(4))
+    client.side_by_side = True
+    await asyncio.gather(search(engine, 1), search(engine, 2))
+    assert client.seen == [[2] * len(blas_threads())] * 2
+    await engine.aclose()
+
+
+class FakeLimit:
+    def __init__(self, log: list[str], fail: bool) -> None:
+        self.log = log
+        self.fail = fail
+
+    def restore_original_limits(self) -> None:
+        self.log.append("restore")
+        if self.fail:
+            raise RuntimeError("restore failed")
+
+
+class FakeController:
+    def __init__(self, fail: bool = False) -> None:
+        self.log: list[str] = []
+        self.fail = fail
+
+    def limit(self, *, limits: int, user_api: str) -> FakeLimit:
+        self.log.append(f"limit {limits} {user_api}")
+        return FakeLimit(self.log, self.fail)
+
+
+def test_the_limit_is_held_from_the_second_search_to_the_last_but_one() -> None:
+    limiter = SideBySideBlas()
+    controller = FakeController()
+    limiter._controller = controller
+    with limiter.search():
+        assert controller.log == [] and not limiter.limited
+        with limiter.search():
+            assert controller.log == ["limit 1 blas"] and limiter.limited
+            with limiter.search():
+                assert controller.log == ["limit 1 blas"]  # held once, not stacked
+            assert controller.log == ["limit 1 blas"] and limiter.limited  # two still running
+        assert controller.log == ["limit 1 blas", "restore"] and not limiter.limited  # one left
+    assert controller.log == ["limit 1 blas", "restore"]
+
+
+def test_a_blas_library_that_fails_never_fails_the_search() -> None:
+    limiter = SideBySideBlas()
+    controller = FakeController(fail=True)
+    limiter._controller = controller
+    with limiter.search(), limiter.search():
+        pass
+    assert controller.log == ["limit 1 blas", "restore"] and not limiter.limited
+
+    class Broken:
+        def limit(self, **_: Any) -> None:
+            raise OSError("no such symbol")
+
+    limiter._controller = Broken()
+    with limiter.search(), limiter.search():
+        assert not limiter.limited
+    with pytest.raises(ValueError):
+        SideBySideBlas(threads=0)
