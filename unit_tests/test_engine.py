@@ -100,6 +100,21 @@ def test_canonical_uuid_shortcut_agrees_with_parsing() -> None:
         assert point_id_for(near_miss) == str(uuid.uuid5(ID_NAMESPACE, near_miss))
 
 
+def test_prepared_points_are_what_model_construct_builds() -> None:
+    from qdrant_aio import ingest
+
+    assert ingest._point_struct is ingest._point_struct_direct  # the shortcut is in use
+    vector = {"dense": [0.25, 0.5], "sparse": models.SparseVector(indices=[1], values=[2.0])}
+    payload = {"page_content": "t", "metadata": {"a": [1, {"b": None}]}}
+    built = ingest._point_struct(str(uuid.uuid4()), vector, payload)
+    reference = models.PointStruct.model_construct(id=built.id, vector=vector, payload=payload)
+    assert built == reference
+    assert built.model_dump_json() == reference.model_dump_json()
+    assert built.model_fields_set == reference.model_fields_set
+    built.payload = {"changed": True}  # its own fields set: one point's change stays there
+    assert ingest._point_struct("x", [1.0], {}).model_fields_set == {"id", "vector", "payload"}
+
+
 async def test_readding_an_id_overwrites(engine: QdrantEngine) -> None:
     await engine.aupsert("c", [PointInput("x", {"v": 1}, unit_vector("a"))])
     await engine.aupsert("c", [PointInput("x", {"v": 2}, unit_vector("b"))])

@@ -44,6 +44,8 @@ _NODE_CLASSES: dict[str, type[BaseNode]] = {
 }
 # Fields kept elsewhere in the payload (or, for the embedding, in the point's vector).
 _STORED_APART = {"id_", "embedding", "metadata", "text"}
+# Per node class: its fields stored under the node key and their defaults (see node_extras).
+_DEFAULTS: dict[type[BaseNode], list[tuple[str, Any]] | None] = {}
 
 
 def node_text(node: BaseNode) -> str:
@@ -51,10 +53,42 @@ def node_text(node: BaseNode) -> str:
     return node.get_content(metadata_mode=MetadataMode.NONE)
 
 
+def _find_defaults(cls: type[BaseNode]) -> list[tuple[str, Any]] | None:
+    if _NODE_CLASSES.get(cls.class_name()) is not cls or cls.model_computed_fields:
+        return None
+    defaults: list[tuple[str, Any]] = []
+    for name, info in cls.model_fields.items():
+        if name in _STORED_APART:
+            continue
+        if info.is_required():
+            return None
+        defaults.append((name, info.get_default(call_default_factory=True)))
+    return defaults
+
+
+def _field_defaults(cls: type[BaseNode]) -> list[tuple[str, Any]] | None:
+    """The defaults of the fields of a built-in node class stored under the node key.
+
+    None for other classes (a subclass may serialise its own way) and for classes with a
+    required field there (it has no default to compare with).
+    """
+    if cls not in _DEFAULTS:
+        _DEFAULTS[cls] = _find_defaults(cls)
+    return _DEFAULTS[cls]
+
+
 def node_extras(node: BaseNode) -> dict[str, Any]:
     """What rebuilds ``node`` besides its id, text, metadata and embedding (JSON-ready)."""
     # Defaults are left out: the node class restores them, and a smaller payload is cheaper to
-    # write, store and scan.
+    # write, store and scan. Most nodes have nothing else (a plain TextNode): checking the
+    # fields against their defaults costs a third of a model_dump that would return nothing.
+    defaults = _field_defaults(type(node))
+    if (
+        defaults is not None
+        and not node.__pydantic_extra__
+        and all(getattr(node, name) == default for name, default in defaults)
+    ):
+        return {"class_name": node.class_name()}
     extras = node.model_dump(mode="json", exclude=_STORED_APART, exclude_defaults=True)
     extras["class_name"] = node.class_name()
     resource = extras.get("text_resource")
