@@ -33,7 +33,14 @@ from typing import Any
 
 from bench_data import Dataset, make_dataset
 from bench_measure import LoopMonitor, RequestCounter, median, percentile
-from bench_systems import SYSTEMS, Context, System, unavailable_reason
+from bench_systems import (
+    RAW_BATCH_EMBEDDED,
+    RAW_BATCH_SERVER,
+    SYSTEMS,
+    Context,
+    System,
+    unavailable_reason,
+)
 
 DEFAULT_SYSTEMS = ["raw", "aio-langchain", "aio-llamaindex", "langchain-qdrant",
                    "llamaindex-qdrant"]
@@ -385,7 +392,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "parameters": {
             "n": args.n, "dim": args.dim, "rounds": args.rounds, "queries": args.queries,
             "k": args.k, "concurrency": args.concurrency, "url": args.url, "seed": args.seed,
-            "systems": args.system_names, "raw_batch_size": 256, "loop_probe_interval_ms": 1.0,
+            "systems": args.system_names,
+            "raw_batch_size": RAW_BATCH_EMBEDDED if args.url is None else RAW_BATCH_SERVER,
+            "loop_probe_interval_ms": 1.0,
         },
         **results,
         "summary": summary,

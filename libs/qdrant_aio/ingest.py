@@ -24,6 +24,7 @@ __all__ = [
     "dedupe_last_wins",
     "batches",
     "json_size",
+    "text_json_size",
     "check_string_keys",
     "check_fits",
     "point_size",
@@ -214,6 +215,13 @@ def json_size(value: Any, what: str, *, check_keys: bool = True) -> int:
     if check_keys:
         check_string_keys(value, what)
     return size
+
+
+def text_json_size(text: str) -> int:
+    """JSON bytes of a string (with ASCII escapes), without encoding it in the common case."""
+    if text.isascii() and text.isprintable():
+        return len(text) + 2 + text.count('"') + text.count("\\")
+    return json_size(text, "text", check_keys=False)
 
 
 def check_fits(size: int, max_bytes: int, what: str) -> None:

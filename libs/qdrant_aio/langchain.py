@@ -300,8 +300,6 @@ class QdrantVectorStore(VectorStore):
     ) -> AsyncIterator[list[PointInput]]:
         # The engine sends group n while this generator embeds group n + 1; a group is one or
         # more embedding calls of ``batch_size`` texts.
-        layout = self._payload_layout
-        overhead = len(layout.content_key) + len(layout.metadata_key) + 16  # keys, punctuation
         group = batch_size * max(1, HANDOVER_TEXTS // batch_size)
         for start in range(0, len(inputs.keep), group):
             positions = inputs.keep[start : start + group]
@@ -319,8 +317,8 @@ class QdrantVectorStore(VectorStore):
                     dense=dense[n] if dense is not None else None,  # noqa: B023
                     sparse=sparse[n] if sparse is not None else None,  # noqa: B023
                     point_id=inputs.point_ids[position],
-                    # Text and metadata were checked up front; their keys add a few bytes.
-                    payload_size=None if legacy else inputs.sizes[position] + overhead,
+                    # Text and metadata were checked and sized up front for this layout.
+                    payload_size=None if legacy else inputs.sizes[position],
                 )
 
             yield await self._engine.amap(point, range(len(positions)))
@@ -345,7 +343,7 @@ class QdrantVectorStore(VectorStore):
         reject_extra(kwargs, "add_texts")
         inputs = await aprepare_inputs(
             texts, metadatas, ids, self._engine.ingest_options.max_request_bytes,
-            self._engine.amap,
+            self._engine.amap, self._payload_layout,
         )
         size = batch_size if batch_size is not None else self.batch_size
         if size < 1:

@@ -17,7 +17,8 @@ from qdrant_client import models
 from .bridge import map_cooperatively
 from .errors import ConfigurationError, InvalidInputError
 from .ids import PointId, new_id, point_id_for
-from .ingest import check_fits, json_size, point_size
+from .ingest import check_fits, json_size, point_size, text_json_size
+from .payload import PayloadLayout, payload_size_bound
 from .sparse import (
     SparseEncoder,
     aencode_documents,
@@ -74,13 +75,6 @@ def _one_per_text(value: object, what: str) -> list[Any]:
     return list(value)
 
 
-def text_json_size(text: str) -> int:
-    """JSON bytes of a string (with ASCII escapes), without encoding it in the common case."""
-    if text.isascii() and text.isprintable():
-        return len(text) + 2 + text.count('"') + text.count("\\")
-    return json_size(text, "text", check_keys=False)
-
-
 def _external_id(value: object, index: int) -> tuple[str, PointId]:
     if value is None:
         fresh = new_id()
@@ -100,6 +94,7 @@ async def aprepare_inputs(
     ids: Iterable[str | int | None] | None,
     max_request_bytes: int,
     amap: AsyncMapper = map_cooperatively,
+    layout: PayloadLayout | None = None,
 ) -> TextInputs:
     """Materialise and check the inputs of an add call (generators are read once, here).
 
@@ -107,7 +102,10 @@ async def aprepare_inputs(
     embedded or written: lengths, types, ids, that every metadata can be stored as JSON, and
     that no single document exceeds the request limit.
     Per-item work runs through ``amap`` (the engine's: off the loop when embedded).
+    ``sizes`` are about the JSON sizes of the payloads :func:`build_payload` will make in
+    ``layout``.
     """
+    layout = layout or PayloadLayout()
     text_list = _one_per_text(texts, "texts")
     for index, text in enumerate(text_list):
         if not isinstance(text, str):
@@ -135,10 +133,11 @@ async def aprepare_inputs(
             raise InvalidInputError(f"got {count} texts but {len(raw_ids)} ids; give one per text")
     def check_document(index: int) -> int:
         what = f"document {index}"
-        size = json_size(metadata_list[index], f"metadatas[{index}]")
-        # Twice: the payload also keeps a lower-cased copy of the string metadata, which is no
-        # longer than the metadata itself.
-        size = 2 * size + text_json_size(text_list[index])
+        size = payload_size_bound(
+            layout,
+            text_size=text_json_size(text_list[index]),
+            metadata_size=json_size(metadata_list[index], f"metadatas[{index}]"),
+        )
         check_fits(point_size(size, 0), max_request_bytes, what)
         return size
 

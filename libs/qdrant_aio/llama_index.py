@@ -45,15 +45,24 @@ from .errors import (
 )
 from .filters import combine_filters, field_equals_any, ids_filter, literal_metadata_field
 from .ids import point_id_for
-from .ingest import PointInput, check_fits, check_string_keys, json_size, point_size
+from .ingest import (
+    PointInput,
+    check_fits,
+    check_string_keys,
+    json_size,
+    point_size,
+    text_json_size,
+)
 from .layout_probe import LayoutProbe
 from .llama_index_filters import translate_metadata_filters
 from .llama_index_nodes import (
+    node_extras,
     node_from_payload,
+    node_text,
     node_to_legacy_payload,
     node_to_payload,
 )
-from .payload import PayloadLayout
+from .payload import PayloadLayout, payload_size_bound
 from .query import Hit, SearchRequest, all_finite
 from .retry import RetryPolicy
 from .sparse import (
@@ -383,9 +392,10 @@ class QdrantVectorStore(BasePydanticVectorStore):
         nodes = list(nodes)
         if not nodes:
             return []
-        # Every node is checked, and its payload built, before anything is written. Per-node
-        # work goes through the engine's amap (off the loop when embedded, in short slices
-        # otherwise), so a large add never blocks the event loop.
+        # Every node is checked and sized before anything is written; its payload is built
+        # when its batch is, so a server already receives the first batches meanwhile and few
+        # payloads are alive at once. Per-node work goes through the engine's amap (off the
+        # loop when embedded, in short slices otherwise), so a large add never blocks the loop.
         first = self._embedding_of(nodes[0])
         dimension = self._dense_size if self._dense_size is not None else len(first)
         options = self._ingest_options()
@@ -397,23 +407,33 @@ class QdrantVectorStore(BasePydanticVectorStore):
         vectors: list[list[float]] = []
         sizes: list[int] = []
 
-        def to_payload(node: BaseNode) -> dict[str, Any]:
+        def check(node: BaseNode) -> dict[str, Any]:
+            """The node's extras (its legacy payload in that layout), once it passed."""
             vector = self._embedding_of(node)
             what = f"node {node.node_id!r}"
             if len(vector) != dimension:
                 raise DimensionMismatchError(dimension, len(vector), where=what)
-            payload = node_to_legacy_payload(node) if legacy else node_to_payload(node, layout)
-            # The rest of the payload comes from pydantic's JSON mode: only the user's
-            # metadata can hold keys JSON would change.
-            check_string_keys(node.metadata, what)
-            size = json_size(payload, what, check_keys=False)
+            if legacy:
+                kept = node_to_legacy_payload(node)
+                # Only the user's metadata can hold keys JSON would change.
+                check_string_keys(node.metadata, what)
+                size = json_size(kept, what, check_keys=False)
+            else:
+                kept = node_extras(node)  # from pydantic's JSON mode: JSON carries it as is
+                size = payload_size_bound(
+                    layout,
+                    text_size=text_json_size(node_text(node)),
+                    metadata_size=json_size(node.metadata, f"metadata of {what}"),
+                    ref_doc_id=node.ref_doc_id,
+                    node_size=json_size(kept, what, check_keys=False),
+                )
             check_fits(point_size(size, len(vector)), options.max_request_bytes, what)
             ids.append(node.node_id)
             vectors.append(vector)
             sizes.append(size)
-            return payload
+            return kept
 
-        payloads = await self.engine.amap(to_payload, nodes)
+        kept = await self.engine.amap(check, nodes)
         last = {node_id: index for index, node_id in enumerate(ids)}
         order = sorted(last.values())  # duplicates in one call: the last one wins
         encoder = self._encoder
@@ -428,8 +448,8 @@ class QdrantVectorStore(BasePydanticVectorStore):
 
                 def point(j: int) -> PointInput:
                     i = chunk[j]  # noqa: B023 - used before the next chunk starts
-                    # Handed over: the engine holds the payload from here on.
-                    payload, payloads[i] = payloads[i], _HANDED_OVER
+                    payload = kept[i] if legacy else node_to_payload(nodes[i], layout, kept[i])
+                    kept[i] = _HANDED_OVER  # the engine holds the payload from here on
                     return PointInput(
                         ids[i], payload, vectors[i], sparse[j],  # noqa: B023
                         payload_size=sizes[i],
@@ -773,7 +793,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         return _floats(vector) if isinstance(vector, list) else None
 
 
-# Stands in for a payload once the engine holds it (async_add), so the list lets it go.
+# Stands in for what async_add kept of a node once its payload is handed to the engine.
 _HANDED_OVER: dict[str, Any] = {}
 
 _SUPPORTED_MODES = (

@@ -97,14 +97,19 @@ def node_extras(node: BaseNode) -> dict[str, Any]:
     return extras
 
 
-def node_to_payload(node: BaseNode, layout: PayloadLayout) -> dict[str, Any]:
-    """The payload of ``node`` in qdrant-aio's layout (text stored once)."""
+def node_to_payload(
+    node: BaseNode, layout: PayloadLayout, extras: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The payload of ``node`` in qdrant-aio's layout (text stored once).
+
+    ``extras`` is :func:`node_extras` of the node, when the caller already has it.
+    """
     return build_payload(
         node_text(node),
         node.metadata,
         layout,
         ref_doc_id=node.ref_doc_id,
-        node=node_extras(node),
+        node=node_extras(node) if extras is None else extras,
     )
 
 

@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigurationError, InvalidInputError
+from .ingest import text_json_size
 
 __all__ = [
     "PayloadLayout",
     "StoredContent",
     "build_payload",
+    "payload_size_bound",
     "caseless_copy",
     "read_payload",
     "is_llama_index_legacy",
@@ -102,6 +104,54 @@ def build_payload(
     if node:
         payload[layout.node_key] = dict(node)
     return payload
+
+
+def payload_size_bound(
+    layout: PayloadLayout,
+    *,
+    text_size: int,
+    metadata_size: int,
+    ref_doc_id: str | None = None,
+    node_size: int | None = None,
+) -> int:
+    """About the JSON size of :func:`build_payload`'s result, from the JSON sizes of its parts.
+
+    Lets a caller check sizes up front and build the payload later. An upper bound: the
+    case-less copy holds at most the metadata's strings, and lower-casing lengthens an
+    escaped string by at most a sixth ("\\u0130" becomes "i\\u0307").
+    """
+    keys = _key_sizes.get(layout)
+    if keys is None:
+        keys = _key_sizes[layout] = _KeySizes.of(layout)
+    # The case-less copy: counted with the room lower-casing may need (see above).
+    size = keys.always + text_size + 2 * metadata_size + metadata_size // 6 + 1
+    if ref_doc_id is not None:
+        size += keys.ref_doc_id + text_json_size(ref_doc_id)
+    if node_size is not None:
+        size += keys.node + node_size
+    return size
+
+
+@dataclass(frozen=True)
+class _KeySizes:
+    """JSON bytes of a layout's keys with their punctuation (``"key": `` and ``, ``)."""
+
+    always: int  # the braces and the three keys every payload has
+    ref_doc_id: int
+    node: int
+
+    @classmethod
+    def of(cls, layout: PayloadLayout) -> _KeySizes:
+        def entry(key: str) -> int:
+            return text_json_size(key) + 4
+
+        always = 2 + sum(
+            entry(k) for k in (layout.content_key, layout.metadata_key, layout.caseless_key)
+        )
+        return cls(always, entry(layout.ref_doc_id_key), entry(layout.node_key))
+
+
+_key_sizes: dict[PayloadLayout, _KeySizes] = {}
 
 
 def caseless_copy(value: Any) -> Any:

@@ -1,0 +1,62 @@
+"""Sizes checked up front bound the payloads built later (requests are cut by them)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+from qdrant_aio.ingest import json_size, text_json_size
+from qdrant_aio.llama_index_nodes import node_extras, node_text, node_to_payload
+from qdrant_aio.payload import PayloadLayout, build_payload, payload_size_bound
+
+# Letters whose escaped JSON grows or changes under lower-casing, quotes, escapes, emoji.
+ALPHABET = ["a", "Z", " ", '"', "\\", "\n", "é", "\u0130", "ß", "ǅ", "Σ", "😀", "\u2028"]
+
+
+def text(rng: random.Random) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 12)))
+
+
+def metadata(rng: random.Random, depth: int = 0) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for _ in range(rng.randrange(0, 5)):
+        kind = rng.randrange(5 if depth < 2 else 3)
+        value: Any = (
+            text(rng) if kind == 0 else rng.randrange(-5, 10**6) if kind == 1
+            else rng.choice([None, True, 1.5]) if kind == 2
+            else metadata(rng, depth + 1) if kind == 3
+            else [text(rng), metadata(rng, depth + 1)]
+        )
+        result[text(rng)] = value
+    return result
+
+
+def test_the_bound_holds_for_langchain_and_llama_index_payloads() -> None:
+    rng = random.Random(11)
+    layouts = [PayloadLayout(), PayloadLayout(content_key="é\u0130", metadata_key='m"')]
+    for _ in range(3000):
+        layout = rng.choice(layouts)
+        content, meta = text(rng), metadata(rng)
+        meta_size = json_size(meta, "m")
+        actual = json_size(build_payload(content, meta, layout), "payload")
+        bound = payload_size_bound(
+            layout, text_size=text_json_size(content), metadata_size=meta_size
+        )
+        # Above, but not far: at most what the case-less copy left out, and a few bytes.
+        assert actual <= bound <= actual + 2 * meta_size + 64
+
+        node = TextNode(text=content, metadata=meta)
+        if rng.random() < 0.5:
+            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=text(rng))
+        extras = node_extras(node)
+        actual = json_size(node_to_payload(node, layout, extras), "payload")
+        bound = payload_size_bound(
+            layout,
+            text_size=text_json_size(node_text(node)),
+            metadata_size=meta_size,
+            ref_doc_id=node.ref_doc_id,
+            node_size=json_size(extras, "extras"),
+        )
+        assert actual <= bound
