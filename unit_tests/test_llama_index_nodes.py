@@ -10,12 +10,18 @@ from llama_index.core.schema import (
     Document,
     ImageNode,
     IndexNode,
+    MetadataMode,
     NodeRelationship,
     RelatedNodeInfo,
     TextNode,
 )
 
-from qdrant_aio.llama_index_nodes import node_extras, node_from_payload, node_to_payload
+from qdrant_aio.llama_index_nodes import (
+    node_extras,
+    node_from_payload,
+    node_text,
+    node_to_payload,
+)
 from qdrant_aio.payload import PayloadLayout
 
 STORED_APART = {"id_", "embedding", "metadata", "text"}
@@ -81,3 +87,8 @@ def test_nodes_round_trip_through_the_payload(node: BaseNode) -> None:
     assert type(back) is expected_class
     fields = set(expected_class.model_fields)
     assert back.model_dump(include=fields) == node.model_dump(include=fields)
+
+
+@pytest.mark.parametrize("node", NODES, ids=lambda n: f"{type(n).__name__}")
+def test_node_text_is_the_content_without_metadata(node: BaseNode) -> None:
+    assert node_text(node) == node.get_content(metadata_mode=MetadataMode.NONE)

@@ -396,8 +396,10 @@ class QdrantVectorStore(BasePydanticVectorStore):
         # when its batch is, so a server already receives the first batches meanwhile and few
         # payloads are alive at once. Per-node work goes through the engine's amap (off the
         # loop when embedded, in short slices otherwise), so a large add never blocks the loop.
-        first = self._embedding_of(nodes[0])
-        dimension = self._dense_size if self._dense_size is not None else len(first)
+        # The collection's size when known, else the first node's; every node must match it.
+        # (Read once: a private attribute of a pydantic model costs microseconds a read.)
+        dense_size = self._dense_size
+        dimension = dense_size if dense_size is not None else len(_node_embedding(nodes[0]))
         options = self._ingest_options()
         legacy = await self._uses_legacy_layout()
         layout = self._layout
@@ -409,7 +411,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
 
         def check(node: BaseNode) -> dict[str, Any]:
             """The node's extras (its legacy payload in that layout), once it passed."""
-            vector = self._embedding_of(node)
+            vector = _node_embedding(node)
             what = f"node {node.node_id!r}"
             if len(vector) != dimension:
                 raise DimensionMismatchError(dimension, len(vector), where=what)
@@ -557,8 +559,9 @@ class QdrantVectorStore(BasePydanticVectorStore):
         if ids is not None:
             rank = {node_id: index for index, node_id in enumerate(ids)}
             hits.sort(key=lambda hit: rank.get(hit.id, len(rank)))
+        layout = self._layout
         return [
-            node_from_payload(h.id, h.payload, self._layout, embedding=self._dense_of(h.vector))
+            node_from_payload(h.id, h.payload, layout, embedding=self._dense_of(h.vector))
             for h in hits
         ]
 
@@ -610,8 +613,9 @@ class QdrantVectorStore(BasePydanticVectorStore):
             hits = await self.engine.aquery(self.collection_name, request, spec)
         except CollectionNotFoundError:
             hits = []
+        layout = self._layout
         return VectorStoreQueryResult(
-            nodes=[node_from_payload(h.id, h.payload, self._layout) for h in hits],
+            nodes=[node_from_payload(h.id, h.payload, layout) for h in hits],
             similarities=[h.score if h.score is not None else 0.0 for h in hits],
             ids=[h.id for h in hits],
         )
@@ -740,23 +744,6 @@ class QdrantVectorStore(BasePydanticVectorStore):
             raise InvalidInputError(f"query mode {mode.value!r} needs query.query_str")
         return await aencode_query(self._encoder, query.query_str)
 
-    def _embedding_of(self, node: BaseNode) -> list[float]:
-        if node.embedding is None:
-            raise InvalidInputError(
-                f"node {node.node_id!r} has no embedding; embed nodes before adding them "
-                "(an embed model in the index or a pipeline)"
-            )
-        vector = node.embedding if isinstance(node.embedding, list) else list(node.embedding)
-        if not all_finite(vector):
-            raise InvalidInputError(
-                f"the embedding of node {node.node_id!r} contains NaN or infinity (or a non-number)"
-            )
-        if self._dense_size is not None and len(vector) != self._dense_size:
-            raise DimensionMismatchError(
-                self._dense_size, len(vector), where=f"node {node.node_id!r}"
-            )
-        return vector
-
     def _ingest_options(self) -> IngestOptions:
         base = self.engine.ingest_options
         return dataclasses.replace(
@@ -809,6 +796,22 @@ def _floats(values: list[Any]) -> list[float] | None:
     if values and not all(isinstance(x, int | float) for x in values):
         return None  # a multivector, not one embedding
     return [float(x) for x in values]
+
+
+def _node_embedding(node: BaseNode) -> list[float]:
+    """The node's embedding as a list of finite numbers (its length is checked by the caller)."""
+    embedding = node.embedding
+    if embedding is None:
+        raise InvalidInputError(
+            f"node {node.node_id!r} has no embedding; embed nodes before adding them "
+            "(an embed model in the index or a pipeline)"
+        )
+    vector = embedding if isinstance(embedding, list) else list(embedding)
+    if not all_finite(vector):
+        raise InvalidInputError(
+            f"the embedding of node {node.node_id!r} contains NaN or infinity (or a non-number)"
+        )
+    return vector
 
 
 def _sparse_depth(query: VectorStoreQuery) -> int:

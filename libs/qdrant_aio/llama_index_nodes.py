@@ -50,6 +50,10 @@ _DEFAULTS: dict[type[BaseNode], list[tuple[str, Any]] | None] = {}
 
 def node_text(node: BaseNode) -> str:
     """The node's own text, without metadata (what the content key stores)."""
+    if type(node) is TextNode:
+        # What TextNode.get_content(NONE) returns, without first formatting the metadata
+        # string it then discards.
+        return node.text
     return node.get_content(metadata_mode=MetadataMode.NONE)
 
 
