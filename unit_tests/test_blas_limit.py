@@ -155,3 +155,17 @@ def test_a_blas_library_that_fails_never_fails_the_search() -> None:
         assert not limiter.limited
     with pytest.raises(ValueError):
         SideBySideBlas(threads=0)
+
+
+async def test_searches_queued_back_to_back_hold_the_limit_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    controller = FakeController()
+    monkeypatch.setattr(side_by_side_blas, "_controller", controller)
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=QdrantClient(":memory:"), readers=2))
+    await engine.aupsert("c", points(4))
+    results = await asyncio.gather(*(search(engine, i % 4) for i in range(24)))
+    assert [hits[0].id for hits in results] == [f"p{i % 4}" for i in range(24)]
+    # Not once per search: the count covers queued searches, so it never dips between two.
+    assert controller.log == ["limit 1 blas", "restore"]
+    await engine.aclose()

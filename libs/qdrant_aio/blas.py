@@ -9,8 +9,8 @@ core. Measured on 2 cores, 32 searches in flight: two readers with one BLAS thre
 A search that runs alone keeps every BLAS thread (one thread made it ~10% slower).
 
 The limit is process-wide (BLAS has one setting per process), so it is held only while two or
-more searches are running, counted over every engine of the process, and the previous setting
-is put back as soon as fewer run.
+more searches are in flight (queued or running), counted over every engine of the process, and
+the previous setting is put back as soon as fewer are.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["SideBySideBlas", "side_by_side_blas"]
 
 
 class SideBySideBlas:
-    """Counts searches in progress; from two on, BLAS libraries run ``threads`` thread(s) each."""
+    """Counts searches in flight; from two on, BLAS libraries run ``threads`` thread(s) each."""
 
     def __init__(self, threads: int = 1) -> None:
         if threads < 1:
@@ -44,7 +44,7 @@ class SideBySideBlas:
 
     @contextlib.contextmanager
     def search(self) -> Iterator[None]:
-        """Wrap one search: the limit holds while another one runs too."""
+        """Wrap one search, from its submission: the limit holds while another is in flight."""
         with self._lock:
             self._running += 1
             if self._running == 2:

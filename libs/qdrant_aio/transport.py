@@ -127,17 +127,21 @@ class EmbeddedTransport:
         with self._reading_lock:  # callers may be on several threads (loops, the bridge)
             reader = min(self._readers, key=self._reading.__getitem__)
             self._reading[reader] += 1
-        future = reader.submit(self._shared(method, kwargs))
-        self._reads_in_flight.add(future)
-        try:
-            return await asyncio.wrap_future(future)
-        finally:
-            with self._reading_lock:
-                self._reading[reader] -= 1
-            self._reads_in_flight.discard(future)
+        # Counted from submission, not only while running: with several reads queued the
+        # readers run back to back, and a count that dipped between two searches would switch
+        # BLAS threads back and forth after every search.
+        with self._search_scope():
+            future = reader.submit(self._shared(method, kwargs))
+            self._reads_in_flight.add(future)
+            try:
+                return await asyncio.wrap_future(future)
+            finally:
+                with self._reading_lock:
+                    self._reading[reader] -= 1
+                self._reads_in_flight.discard(future)
 
     async def _shared(self, method: str, kwargs: dict[str, Any]) -> Any:
-        with self._rw.reading(), self._search_scope():
+        with self._rw.reading():
             return await self._invoke(method, kwargs)
 
     async def _write(self, method: str, kwargs: dict[str, Any]) -> Any:
