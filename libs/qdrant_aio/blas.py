@@ -33,7 +33,7 @@ class SideBySideBlas:
             raise ValueError("threads must be at least 1")
         self.threads = threads
         self._lock = threading.Lock()
-        self._running = 0
+        self._in_flight = 0
         self._controller: Any = None  # found on first need: a scan of the loaded libraries
         self._limit: Any = None  # the active limit, which knows the settings to put back
 
@@ -46,15 +46,15 @@ class SideBySideBlas:
     def search(self) -> Iterator[None]:
         """Wrap one search, from its submission: the limit holds while another is in flight."""
         with self._lock:
-            self._running += 1
-            if self._running == 2:
+            self._in_flight += 1
+            if self._in_flight == 2:
                 self._hold()
         try:
             yield
         finally:
             with self._lock:
-                self._running -= 1
-                if self._running == 1:
+                self._in_flight -= 1
+                if self._in_flight == 1:
                     self._release()
 
     def _hold(self) -> None:
