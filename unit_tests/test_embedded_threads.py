@@ -23,6 +23,7 @@ from qdrant_aio import (
     QdrantEngine,
     SearchRequest,
 )
+from qdrant_aio.bridge import QueueThread
 from qdrant_aio.config import UNNAMED_VECTOR
 from qdrant_aio.transport import READ_METHODS, EmbeddedTransport, ReadWriteLock
 
@@ -336,3 +337,51 @@ async def test_upserts_skip_the_clients_inference_scan(monkeypatch: pytest.Monke
     await engine.aupsert("c", points(10))
     assert await engine.acount("c") == 10
     await engine.aclose()
+
+
+async def test_queue_thread_runs_coroutines_in_order_and_hands_back_errors() -> None:
+    worker = QueueThread("test-queue-thread")
+    order: list[int] = []
+
+    async def step(i: int) -> str:
+        await asyncio.sleep(0)  # a real coroutine: it runs on the worker's own loop
+        order.append(i)
+        return threading.current_thread().name
+
+    async def fail() -> None:
+        raise KeyError("boom")
+
+    futures = [worker.submit(step(i)) for i in range(5)]
+    failing = worker.submit(fail())
+    assert [await asyncio.wrap_future(f) for f in futures] == ["test-queue-thread"] * 5
+    assert order == [0, 1, 2, 3, 4]
+    with pytest.raises(KeyError, match="boom"):
+        await asyncio.wrap_future(failing)
+    slow = worker.submit(asyncio.sleep(0.05, result="finished"))
+    worker.stop()  # queued work finishes before the thread ends
+    assert slow.result(timeout=5) == "finished"
+    assert not worker.thread.is_alive()
+    late = step(9)
+    with pytest.raises(RuntimeError, match="stopped"):
+        worker.submit(late)
+    assert late.cr_frame is None  # closed, not left un-awaited
+
+
+async def test_queue_thread_skips_a_cancelled_call() -> None:
+    worker = QueueThread("test-queue-thread-cancel")
+    gate = threading.Event()
+    ran: list[str] = []
+
+    async def blocker() -> None:
+        gate.wait(5)
+
+    async def never() -> None:
+        ran.append("never")
+
+    first = worker.submit(blocker())
+    skipped = worker.submit(never())
+    assert skipped.cancel()
+    gate.set()
+    first.result(timeout=5)
+    worker.stop()
+    assert ran == [] and skipped.cancelled()

@@ -12,13 +12,21 @@ import asyncio
 import concurrent.futures
 import functools
 import inspect
+import queue
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread", "bridge_loop", "run_sync", "map_cooperatively", "map_slice"]
+__all__ = [
+    "LoopThread",
+    "QueueThread",
+    "bridge_loop",
+    "run_sync",
+    "map_cooperatively",
+    "map_slice",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -93,6 +101,66 @@ class LoopThread:
             return
         self._loop.call_soon_threadsafe(self._loop.stop)
         if not self.in_thread():
+            self._thread.join(timeout)
+
+
+class QueueThread:
+    """A daemon thread that runs submitted coroutines one after another on its own loop.
+
+    Unlike :class:`LoopThread`, it waits on a queue, not on a socket. Submitting wakes it without
+    a system call that lets go of the GIL, so the submitting event loop keeps the interpreter
+    until it next waits, instead of stalling while the woken thread runs (measured: ~0.4 ms a
+    call with a socket wake-up when the woken thread starts a search).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[
+            tuple[Coroutine[Any, Any, Any], concurrent.futures.Future[Any]] | None
+        ] = queue.SimpleQueue()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        _own_threads.add(self._thread)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            while (job := self._jobs.get()) is not None:
+                coro, future = job
+                if not future.set_running_or_notify_cancel():
+                    coro.close()
+                    continue
+                try:
+                    result = loop.run_until_complete(coro)
+                except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+        finally:
+            loop.close()
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Queue ``coro``; its result (or error) arrives in the returned future."""
+        if self._stopped or not self._thread.is_alive():
+            coro.close()
+            raise RuntimeError(f"thread {self.name!r} is stopped")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put((coro, future))
+        return future
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish the queued coroutines, then end the thread."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._jobs.put(None)
+        if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
 

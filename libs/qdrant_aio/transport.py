@@ -30,7 +30,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient
 
 from ._logging import logger
 from .blas import side_by_side_blas
-from .bridge import LoopThread
+from .bridge import LoopThread, QueueThread
 from .errors import EngineClosedError, StorageLockedError
 
 __all__ = ["Transport", "EmbeddedTransport", "RemoteTransport", "is_embedded_client"]
@@ -74,8 +74,8 @@ class EmbeddedTransport:
             raise ValueError("readers must be 0 or more")
         self._storage = LoopThread("qdrant-aio-storage")
         self._rw = ReadWriteLock()
-        self._readers = [LoopThread(f"qdrant-aio-reader-{n}") for n in range(readers)]
-        self._reading: dict[LoopThread, int] = dict.fromkeys(self._readers, 0)
+        self._readers = [QueueThread(f"qdrant-aio-reader-{n}") for n in range(readers)]
+        self._reading: dict[QueueThread, int] = dict.fromkeys(self._readers, 0)
         self._reading_lock = threading.Lock()
         self._search_scope: Callable[[], contextlib.AbstractContextManager[None]] = (
             side_by_side_blas.search if limit_blas else contextlib.nullcontext
@@ -192,8 +192,9 @@ class EmbeddedTransport:
         self._stop_threads()
 
     def _stop_threads(self) -> None:
-        for thread in (self._storage, *self._readers):
-            thread.stop()
+        self._storage.stop()
+        for reader in self._readers:
+            reader.stop()
 
 
 # Calls that only read the local store: with reader threads, they run side by side. (One of
