@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from qdrant_aio.ingest import json_size, text_json_size
@@ -60,3 +61,29 @@ def test_the_bound_holds_for_langchain_and_llama_index_payloads() -> None:
             node_size=json_size(extras, "extras"),
         )
         assert actual <= bound
+
+
+def test_the_reused_json_encoder_writes_what_json_writes() -> None:
+    import json
+
+    from qdrant_aio import ingest
+    from qdrant_aio.errors import InvalidInputError
+
+    strict = json.JSONEncoder(allow_nan=False)
+    assert ingest._encode_json is not strict.encode  # the shortcut is in use on CPython
+    rng = random.Random(5)
+    for _ in range(2000):
+        value: Any = rng.choice([metadata(rng), text(rng), [metadata(rng), 1.25, None], 7])
+        if isinstance(value, dict) and rng.random() < 0.2:
+            value[rng.choice([1, 2.5, True, None])] = text(rng)  # keys JSON turns into strings
+        assert ingest._encode_json(value) == strict.encode(value)
+    for bad, error in ((float("nan"), ValueError), ({"x": [float("inf")]}, ValueError),
+                       ({"x": object()}, TypeError), ({("a",): 1}, TypeError)):
+        with pytest.raises(error):
+            ingest._encode_json(bad)
+        with pytest.raises(InvalidInputError):
+            json_size(bad, "value", check_keys=False)
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    with pytest.raises(InvalidInputError, match="cannot be stored as JSON"):
+        json_size(cycle, "metadata", check_keys=False)
