@@ -12,7 +12,9 @@ the top level) are read too, and can be written again for collections already in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.schema import (
@@ -45,7 +47,7 @@ _NODE_CLASSES: dict[str, type[BaseNode]] = {
 # Fields kept elsewhere in the payload (or, for the embedding, in the point's vector).
 _STORED_APART = {"id_", "embedding", "metadata", "text"}
 # Per node class: its fields stored under the node key and their defaults (see node_extras).
-_DEFAULTS: dict[type[BaseNode], list[tuple[str, Any]] | None] = {}
+_DEFAULTS: dict[type[BaseNode], _Defaults | None] = {}
 
 
 def node_text(node: BaseNode) -> str:
@@ -57,20 +59,32 @@ def node_text(node: BaseNode) -> str:
     return node.get_content(metadata_mode=MetadataMode.NONE)
 
 
-def _find_defaults(cls: type[BaseNode]) -> list[tuple[str, Any]] | None:
+@dataclass(frozen=True)
+class _Defaults:
+    """The fields of a built-in node class stored under the node key, and their defaults."""
+
+    values_of: Callable[[dict[str, Any]], tuple[Any, ...]]  # picks them from a node's __dict__
+    defaults: tuple[Any, ...]
+
+
+def _find_defaults(cls: type[BaseNode]) -> _Defaults | None:
     if _NODE_CLASSES.get(cls.class_name()) is not cls or cls.model_computed_fields:
         return None
-    defaults: list[tuple[str, Any]] = []
+    names: list[str] = []
+    defaults: list[Any] = []
     for name, info in cls.model_fields.items():
         if name in _STORED_APART:
             continue
         if info.is_required():
             return None
-        defaults.append((name, info.get_default(call_default_factory=True)))
-    return defaults
+        names.append(name)
+        defaults.append(info.get_default(call_default_factory=True))
+    if len(names) < 2:
+        return None  # itemgetter of one name returns the value, not a tuple; not worth it
+    return _Defaults(operator.itemgetter(*names), tuple(defaults))
 
 
-def _field_defaults(cls: type[BaseNode]) -> list[tuple[str, Any]] | None:
+def _field_defaults(cls: type[BaseNode]) -> _Defaults | None:
     """The defaults of the fields of a built-in node class stored under the node key.
 
     None for other classes (a subclass may serialise its own way) and for classes with a
@@ -86,11 +100,11 @@ def node_extras(node: BaseNode) -> dict[str, Any]:
     # Defaults are left out: the node class restores them, and a smaller payload is cheaper to
     # write, store and scan. Most nodes have nothing else (a plain TextNode): checking the
     # fields against their defaults costs a third of a model_dump that would return nothing.
-    defaults = _field_defaults(type(node))
+    known = _field_defaults(type(node))
     if (
-        defaults is not None
+        known is not None
         and not node.__pydantic_extra__
-        and all(getattr(node, name) == default for name, default in defaults)
+        and known.values_of(node.__dict__) == known.defaults  # pydantic keeps fields there
     ):
         return {"class_name": node.class_name()}
     extras = node.model_dump(mode="json", exclude=_STORED_APART, exclude_defaults=True)
