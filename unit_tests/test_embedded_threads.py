@@ -18,6 +18,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_aio import (
     CollectionSpec,
     DimensionMismatchError,
+    EngineClosedError,
     InvalidInputError,
     PointInput,
     QdrantEngine,
@@ -385,3 +386,47 @@ async def test_queue_thread_skips_a_cancelled_call() -> None:
     first.result(timeout=5)
     worker.stop()
     assert ran == [] and skipped.cancelled()
+
+
+async def test_a_folder_store_reads_one_at_a_time_and_its_searches_stay_exact(
+    tmp_path: Path,
+) -> None:
+    # Local mode loads a folder's vectors as written (not unit length) and its cosine search
+    # divides them by their norms in place: two first searches side by side would both divide.
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(6000, 64)) * rng.uniform(1, 50, size=(6000, 1))
+    unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    queries = rng.normal(size=(8, 64))
+    path = str(tmp_path / "store")
+    async with QdrantEngine(path=path, readers=0) as engine:
+        await engine.aupsert("c", [PointInput(f"p{i}", {}, raw[i].tolist()) for i in range(6000)])
+    for _ in range(3):
+        async with QdrantEngine(path=path, readers=2) as engine:
+            transport = engine._transport
+            assert isinstance(transport, EmbeddedTransport) and transport._readers == []
+            results = await asyncio.gather(*(
+                engine.aquery("c", SearchRequest(dense=q.tolist(), limit=5)) for q in queries
+            ))
+        for q, hits in zip(queries, results, strict=True):
+            scores = unit @ (q / np.linalg.norm(q))
+            best = np.argsort(-scores)[:5]
+            assert [h.id for h in hits] == [f"p{i}" for i in best]
+            assert np.allclose([h.score for h in hits], scores[best], atol=1e-4)
+    client = QdrantClient(path=str(tmp_path / "given"))
+    given = QdrantEngine.from_client(client, readers=2)
+    assert isinstance(given._transport, EmbeddedTransport) and given._transport._readers == []
+    await given.aclose()
+    client.close()
+
+
+async def test_a_read_that_meets_a_closing_engine_gets_the_typed_error() -> None:
+    engine = QdrantEngine(readers=2)
+    await engine.aupsert("c", points(3))
+    transport = engine._transport
+    assert isinstance(transport, EmbeddedTransport)
+    for reader in transport._readers:
+        reader.stop()  # what aclose does, between a read's closed-check and its submission
+    with pytest.raises(EngineClosedError):
+        await transport._read("count", {"collection_name": "c"})
+    assert set(transport._reading.values()) == {0}  # the accounting is given back
+    await engine.aclose()

@@ -87,3 +87,34 @@ def test_the_reused_json_encoder_writes_what_json_writes() -> None:
     cycle["self"] = cycle
     with pytest.raises(InvalidInputError, match="cannot be stored as JSON"):
         json_size(cycle, "metadata", check_keys=False)
+
+
+def test_the_reused_json_encoder_refuses_cycles_at_once_and_recovers_from_errors() -> None:
+    import threading
+
+    from qdrant_aio import ingest
+
+    cycle: list[Any] = [1]
+    cycle.append({"back": cycle})
+    with pytest.raises(ValueError, match="Circular reference"):
+        ingest._encode_json({"tags": list(range(50_000)) + [cycle]})
+    value: dict[str, Any] = {"k": [1, object()]}
+    with pytest.raises(TypeError):  # fails half way, with ``value`` recorded as open
+        ingest._encode_json(value)
+    value["k"][1] = 2
+    assert ingest._encode_json(value) == '{"k": [1, 2]}'  # not taken for a cycle
+    # Each thread has its own encoder: encoding side by side gives each its own answer.
+    values = [{"n": [i] * 200, "s": "x" * i} for i in range(8)]
+    results: dict[int, list[str]] = {}
+
+    def work(i: int) -> None:
+        results[i] = [ingest._encode_json(values[i]) for _ in range(300)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    import json
+
+    assert all(set(results[i]) == {json.dumps(values[i])} for i in range(8))

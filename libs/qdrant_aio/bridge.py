@@ -119,6 +119,8 @@ class QueueThread:
             tuple[Coroutine[Any, Any, Any], concurrent.futures.Future[Any]] | None
         ] = queue.SimpleQueue()
         self._stopped = False
+        self._submitting = threading.Lock()  # a job is never queued behind the stop marker
+        self.finished: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         _own_threads.add(self._thread)
         self._thread.start()
@@ -140,6 +142,7 @@ class QueueThread:
                     future.set_result(result)
         finally:
             loop.close()
+            self.finished.set_result(None)
 
     @property
     def thread(self) -> threading.Thread:
@@ -147,20 +150,24 @@ class QueueThread:
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Queue ``coro``; its result (or error) arrives in the returned future."""
-        if self._stopped or not self._thread.is_alive():
-            coro.close()
-            raise RuntimeError(f"thread {self.name!r} is stopped")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._jobs.put((coro, future))
+        with self._submitting:
+            if self._stopped or not self._thread.is_alive():
+                coro.close()
+                raise RuntimeError(f"thread {self.name!r} is stopped")
+            self._jobs.put((coro, future))
         return future
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Finish the queued coroutines, then end the thread."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self._jobs.put(None)
-        if threading.current_thread() is not self._thread:
+    def stop(self, timeout: float = 5.0, *, wait: bool = True) -> None:
+        """Take no more work; finish the queued coroutines, then end the thread.
+
+        ``wait=False`` returns at once (:attr:`finished` is done once the queue is).
+        """
+        with self._submitting:
+            if not self._stopped:
+                self._stopped = True
+                self._jobs.put(None)
+        if wait and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,20 +39,30 @@ def _c_encoder() -> Callable[[Any], str] | None:
     """``_STRICT_JSON.encode`` without its per-call set-up, where CPython's C encoder exists.
 
     ``JSONEncoder.encode`` builds a C encoder object on every call, which costs more than
-    encoding a small payload (measured 1.6 µs vs 0.7 µs for a 3-key metadata dict). This one is
-    built once, without the circular-reference bookkeeping: a cycle ends in RecursionError,
-    which ``json_size`` reports like any value JSON cannot carry.
+    encoding a small payload (measured 1.6 µs vs 0.7 µs for a 3-key metadata dict). Here each
+    thread builds one once, with its own record of the containers being encoded (so a cycle is
+    refused at once, as json does), cleared after an error leaves it part filled.
     """
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return None
-    encode_chunks = make(
-        None, _STRICT_JSON.default, json.encoder.encode_basestring_ascii, None,
-        _STRICT_JSON.key_separator, _STRICT_JSON.item_separator, False, False, False,
-    )
+    per_thread = threading.local()
 
     def encode(value: Any) -> str:
-        return "".join(encode_chunks(value, 0))
+        try:
+            encode_chunks, markers = per_thread.encoder
+        except AttributeError:
+            markers = {}
+            encode_chunks = make(
+                markers, _STRICT_JSON.default, json.encoder.encode_basestring_ascii, None,
+                _STRICT_JSON.key_separator, _STRICT_JSON.item_separator, False, False, False,
+            )
+            per_thread.encoder = encode_chunks, markers
+        try:
+            return "".join(encode_chunks(value, 0))
+        except BaseException:
+            markers.clear()
+            raise
 
     return encode
 

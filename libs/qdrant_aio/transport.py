@@ -15,7 +15,6 @@ Two transports, one interface (``await transport.call("query_points", **kwargs)`
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import inspect
 import sys
@@ -74,13 +73,12 @@ class EmbeddedTransport:
             raise ValueError("readers must be 0 or more")
         self._storage = LoopThread("qdrant-aio-storage")
         self._rw = ReadWriteLock()
-        self._readers = [QueueThread(f"qdrant-aio-reader-{n}") for n in range(readers)]
-        self._reading: dict[QueueThread, int] = dict.fromkeys(self._readers, 0)
+        self._readers: list[QueueThread] = []  # started below, for in-memory stores
+        self._reading: dict[QueueThread, int] = {}
         self._reading_lock = threading.Lock()
         self._search_scope: Callable[[], contextlib.AbstractContextManager[None]] = (
             side_by_side_blas.search if limit_blas else contextlib.nullcontext
         )
-        self._reads_in_flight: set[concurrent.futures.Future[Any]] = set()
         self._owns_client = client is None
         self._where = path if path is not None else (location or ":memory:")
         self._closed = False
@@ -106,6 +104,16 @@ class EmbeddedTransport:
         self._local = local if isinstance(client, (QdrantClient, AsyncQdrantClient)) else None
         # Unknown (not a qdrant-client local store): assume a folder, the safe side.
         self.persistent: bool = bool(getattr(local, "persistent", True))
+        if readers and self.persistent:
+            # Side by side only in memory. Local mode's cosine search divides the stored
+            # vectors by their norms in place, on every search: a no-op in memory, where every
+            # write stores them unit-normalised, but a folder's vectors are loaded as written,
+            # and two first searches side by side would both divide (wrong scores, found in
+            # review). So a folder's reads stay on the storage thread, one at a time.
+            logger.debug("embedded folder store: reads run on the storage thread, not readers")
+            readers = 0
+        self._readers = [QueueThread(f"qdrant-aio-reader-{n}") for n in range(readers)]
+        self._reading = dict.fromkeys(self._readers, 0)
 
     @property
     def storage_thread(self) -> threading.Thread:
@@ -127,18 +135,19 @@ class EmbeddedTransport:
         with self._reading_lock:  # callers may be on several threads (loops, the bridge)
             reader = min(self._readers, key=self._reading.__getitem__)
             self._reading[reader] += 1
-        # Counted from submission, not only while running: with several reads queued the
-        # readers run back to back, and a count that dipped between two searches would switch
-        # BLAS threads back and forth after every search.
-        with self._search_scope():
-            future = reader.submit(self._shared(method, kwargs))
-            self._reads_in_flight.add(future)
-            try:
+        try:
+            # Counted from submission, not only while running: with several reads queued the
+            # readers run back to back, and a count that dipped between two searches would
+            # switch BLAS threads back and forth after every search.
+            with self._search_scope():
+                try:
+                    future = reader.submit(self._shared(method, kwargs))
+                except RuntimeError as error:  # closed after the check in call()
+                    raise EngineClosedError("the engine is closed") from error
                 return await asyncio.wrap_future(future)
-            finally:
-                with self._reading_lock:
-                    self._reading[reader] -= 1
-                self._reads_in_flight.discard(future)
+        finally:
+            with self._reading_lock:
+                self._reading[reader] -= 1
 
     async def _shared(self, method: str, kwargs: dict[str, Any]) -> Any:
         with self._rw.reading():
@@ -179,12 +188,12 @@ class EmbeddedTransport:
         if self._closed:
             return
         self._closed = True
-        # Reads already started finish; queued calls run first (the storage loop is FIFO), so
-        # acknowledged writes are kept.
-        await asyncio.gather(
-            *(asyncio.wrap_future(f) for f in list(self._reads_in_flight)),
-            return_exceptions=True,
-        )
+        # Reads already submitted finish (a reader takes no more work once stopped, and ends
+        # after its queue); queued calls run first (the storage loop is FIFO), so acknowledged
+        # writes are kept.
+        for reader in self._readers:
+            reader.stop(wait=False)
+        await asyncio.gather(*(asyncio.wrap_future(r.finished) for r in self._readers))
         if self._owns_client:
             await self._storage.run_async(self._write("close", {}))
         else:
@@ -198,9 +207,10 @@ class EmbeddedTransport:
 
 
 # Calls that only read the local store: with reader threads, they run side by side. (One of
-# them writes, harmlessly: local mode's cosine search divides the stored vectors by their norms
-# in place on every search. They are unit vectors already, so a search beside it sees the same
-# values to within a rounding step; the benchmark's concurrent results equal the sequential ones.)
+# them writes: local mode's cosine search divides the stored vectors by their norms in place on
+# every search. In memory they are unit vectors already (every write normalises them), so a
+# search beside it sees the same values to within a rounding step; a folder's vectors are not,
+# which is why folder stores get no reader threads.)
 READ_METHODS = frozenset(
     {"query_points", "query_batch_points", "retrieve", "scroll", "count"}
 )
