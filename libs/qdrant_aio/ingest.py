@@ -39,7 +39,7 @@ def _c_encoder() -> Callable[[Any], str] | None:
     """``_STRICT_JSON.encode`` without its per-call set-up, where CPython's C encoder exists.
 
     ``JSONEncoder.encode`` builds a C encoder object on every call, which costs more than
-    encoding a small payload (measured 1.6 µs vs 0.7 µs for a 3-key metadata dict). Here each
+    encoding a small payload (measured 1.6 µs vs 0.9 µs for a 3-key metadata dict). Here each
     thread builds one once, with its own record of the containers being encoded (so a cycle is
     refused at once, as json does), cleared after an error leaves it part filled.
     """
