@@ -93,13 +93,15 @@ async def test_searches_run_on_reader_threads_by_default() -> None:
     transport = engine._transport
     assert isinstance(transport, EmbeddedTransport)
     expected = 2 if (os.cpu_count() or 1) >= 2 else 0
-    readers = [reader.thread for reader in transport._readers]
-    assert len(readers) == expected
+    assert transport._reader_count == expected
     await engine.aupsert("c", points(3))
+    assert transport._readers == []  # started by the first read, not before
     name = await engine.amap(lambda _: threading.current_thread().name, [0])
     assert name == ["qdrant-aio-storage"]
-    assert all(thread.is_alive() for thread in readers)
     assert (await engine.aquery("c", SearchRequest(dense=unit_vector("p1"))))[0].id == "p1"
+    readers = [reader.thread for reader in transport._readers]
+    assert len(readers) == expected
+    assert all(thread.is_alive() for thread in readers)
     await engine.aclose()
     assert not any(thread.is_alive() for thread in readers)
 
@@ -403,7 +405,7 @@ async def test_a_folder_store_reads_one_at_a_time_and_its_searches_stay_exact(
     for _ in range(3):
         async with QdrantEngine(path=path, readers=2) as engine:
             transport = engine._transport
-            assert isinstance(transport, EmbeddedTransport) and transport._readers == []
+            assert isinstance(transport, EmbeddedTransport) and transport._reader_count == 0
             results = await asyncio.gather(*(
                 engine.aquery("c", SearchRequest(dense=q.tolist(), limit=5)) for q in queries
             ))
@@ -414,7 +416,8 @@ async def test_a_folder_store_reads_one_at_a_time_and_its_searches_stay_exact(
             assert np.allclose([h.score for h in hits], scores[best], atol=1e-4)
     client = QdrantClient(path=str(tmp_path / "given"))
     given = QdrantEngine.from_client(client, readers=2)
-    assert isinstance(given._transport, EmbeddedTransport) and given._transport._readers == []
+    assert isinstance(given._transport, EmbeddedTransport)
+    assert given._transport._reader_count == 0
     await given.aclose()
     client.close()
 
@@ -422,8 +425,9 @@ async def test_a_folder_store_reads_one_at_a_time_and_its_searches_stay_exact(
 async def test_a_read_that_meets_a_closing_engine_gets_the_typed_error() -> None:
     engine = QdrantEngine(readers=2)
     await engine.aupsert("c", points(3))
+    assert await engine.acount("c") == 3  # starts the readers
     transport = engine._transport
-    assert isinstance(transport, EmbeddedTransport)
+    assert isinstance(transport, EmbeddedTransport) and len(transport._readers) == 2
     for reader in transport._readers:
         reader.stop()  # what aclose does, between a read's closed-check and its submission
     with pytest.raises(EngineClosedError):

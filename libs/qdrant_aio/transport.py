@@ -73,7 +73,7 @@ class EmbeddedTransport:
             raise ValueError("readers must be 0 or more")
         self._storage = LoopThread("qdrant-aio-storage")
         self._rw = ReadWriteLock()
-        self._readers: list[QueueThread] = []  # started below, for in-memory stores
+        self._readers: list[QueueThread] = []  # started on the first read
         self._reading: dict[QueueThread, int] = {}
         self._reading_lock = threading.Lock()
         self._search_scope: Callable[[], contextlib.AbstractContextManager[None]] = (
@@ -112,8 +112,9 @@ class EmbeddedTransport:
             # review). So a folder's reads stay on the storage thread, one at a time.
             logger.debug("embedded folder store: reads run on the storage thread, not readers")
             readers = 0
-        self._readers = [QueueThread(f"qdrant-aio-reader-{n}") for n in range(readers)]
-        self._reading = dict.fromkeys(self._readers, 0)
+        # Reads side by side with this many threads; writes take the write lock whenever it is
+        # not 0, even before the readers have started.
+        self._reader_count = readers
 
     @property
     def storage_thread(self) -> threading.Thread:
@@ -125,7 +126,7 @@ class EmbeddedTransport:
     async def call(self, method: str, /, **kwargs: Any) -> Any:
         if self._closed:
             raise EngineClosedError("the engine is closed")
-        if self._readers and method in READ_METHODS:
+        if self._reader_count and method in READ_METHODS:
             return await self._read(method, kwargs)
         return await self._storage.run_async(self._write(method, kwargs))
 
@@ -133,6 +134,14 @@ class EmbeddedTransport:
         # The least busy reader thread; the read lock lets reads run side by side (searches
         # spend most of their time in numpy, which releases the GIL) but never beside a write.
         with self._reading_lock:  # callers may be on several threads (loops, the bridge)
+            if not self._readers:
+                if self._closed:
+                    raise EngineClosedError("the engine is closed")
+                # Started on first use: an engine that only writes never has them.
+                self._readers = [
+                    QueueThread(f"qdrant-aio-reader-{n}") for n in range(self._reader_count)
+                ]
+                self._reading = dict.fromkeys(self._readers, 0)
             reader = min(self._readers, key=self._reading.__getitem__)
             self._reading[reader] += 1
         try:
@@ -154,7 +163,7 @@ class EmbeddedTransport:
             return await self._invoke(method, kwargs)
 
     async def _write(self, method: str, kwargs: dict[str, Any]) -> Any:
-        if not self._readers:
+        if not self._reader_count:
             return await self._invoke(method, kwargs)
         with self._rw.writing():
             return await self._invoke(method, kwargs)
@@ -191,9 +200,11 @@ class EmbeddedTransport:
         # Reads already submitted finish (a reader takes no more work once stopped, and ends
         # after its queue); queued calls run first (the storage loop is FIFO), so acknowledged
         # writes are kept.
-        for reader in self._readers:
+        with self._reading_lock:  # no reader starts from here on (_closed is set)
+            readers = list(self._readers)
+        for reader in readers:
             reader.stop(wait=False)
-        await asyncio.gather(*(asyncio.wrap_future(r.finished) for r in self._readers))
+        await asyncio.gather(*(asyncio.wrap_future(r.finished) for r in readers))
         if self._owns_client:
             await self._storage.run_async(self._write("close", {}))
         else:
