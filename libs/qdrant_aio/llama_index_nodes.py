@@ -12,6 +12,7 @@ the top level) are read too, and can be written again for collections already in
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,8 +47,6 @@ _NODE_CLASSES: dict[str, type[BaseNode]] = {
 }
 # Fields kept elsewhere in the payload (or, for the embedding, in the point's vector).
 _STORED_APART = {"id_", "embedding", "metadata", "text"}
-# Per node class: its fields stored under the node key and their defaults (see node_extras).
-_DEFAULTS: dict[type[BaseNode], _Defaults | None] = {}
 
 
 def node_text(node: BaseNode) -> str:
@@ -67,7 +66,13 @@ class _Defaults:
     defaults: tuple[Any, ...]
 
 
-def _find_defaults(cls: type[BaseNode]) -> _Defaults | None:
+@functools.cache
+def _field_defaults(cls: type[BaseNode]) -> _Defaults | None:
+    """The fields of a built-in node class stored under the node key, with their defaults.
+
+    None for other classes (a subclass may serialise its own way) and for classes with a
+    required field there (it has no default to compare with). Computed once per class.
+    """
     if _NODE_CLASSES.get(cls.class_name()) is not cls or cls.model_computed_fields:
         return None
     names: list[str] = []
@@ -82,17 +87,6 @@ def _find_defaults(cls: type[BaseNode]) -> _Defaults | None:
     if len(names) < 2:
         return None  # itemgetter of one name returns the value, not a tuple; not worth it
     return _Defaults(operator.itemgetter(*names), tuple(defaults))
-
-
-def _field_defaults(cls: type[BaseNode]) -> _Defaults | None:
-    """The defaults of the fields of a built-in node class stored under the node key.
-
-    None for other classes (a subclass may serialise its own way) and for classes with a
-    required field there (it has no default to compare with).
-    """
-    if cls not in _DEFAULTS:
-        _DEFAULTS[cls] = _find_defaults(cls)
-    return _DEFAULTS[cls]
 
 
 def node_extras(node: BaseNode) -> dict[str, Any]:

@@ -25,6 +25,7 @@ source document stay fast) and whatever metadata keys the user lists in ``payloa
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,9 +121,7 @@ def payload_size_bound(
     case-less copy holds at most the metadata's strings, and lower-casing lengthens an
     escaped string by at most a sixth ("\\u0130" becomes "i\\u0307").
     """
-    keys = _key_sizes.get(layout)
-    if keys is None:
-        keys = _key_sizes[layout] = _KeySizes.of(layout)
+    keys = _key_sizes(layout)
     # The case-less copy: counted with the room lower-casing may need (see above).
     size = keys.always + text_size + 2 * metadata_size + metadata_size // 6 + 1
     if ref_doc_id is not None:
@@ -140,18 +139,16 @@ class _KeySizes:
     ref_doc_id: int
     node: int
 
-    @classmethod
-    def of(cls, layout: PayloadLayout) -> _KeySizes:
-        def entry(key: str) -> int:
-            return text_json_size(key) + 4
 
-        always = 2 + sum(
-            entry(k) for k in (layout.content_key, layout.metadata_key, layout.caseless_key)
-        )
-        return cls(always, entry(layout.ref_doc_id_key), entry(layout.node_key))
+@functools.cache  # once per layout (layouts are frozen, hence hashable)
+def _key_sizes(layout: PayloadLayout) -> _KeySizes:
+    def entry(key: str) -> int:
+        return text_json_size(key) + 4
 
-
-_key_sizes: dict[PayloadLayout, _KeySizes] = {}
+    always = 2 + sum(
+        entry(k) for k in (layout.content_key, layout.metadata_key, layout.caseless_key)
+    )
+    return _KeySizes(always, entry(layout.ref_doc_id_key), entry(layout.node_key))
 
 
 def caseless_copy(value: Any) -> Any:
