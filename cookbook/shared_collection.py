@@ -2,10 +2,10 @@
 
 Both stores use one payload layout (text under ``page_content``, your metadata under
 ``metadata``, the LlamaIndex source document under ``ref_doc_id``, what rebuilds a LlamaIndex
-node under ``llama_node``), so a document written by either framework is a document for the
-other, with its id and metadata intact, and filters written in either framework's syntax select
-the same points. Here both stores are hybrid (dense + built-in BM25 vectors named "dense" and
-"sparse"), so the sparse side is shared too.
+node under ``llama_node`` unless it is a plain ``TextNode``), so a document written by either
+framework is a document for the other, with its id and metadata intact, and filters written in
+either framework's syntax select the same points. Here both stores are hybrid (dense +
+built-in BM25 vectors named "dense" and "sparse"), so the sparse side is shared too.
 
 Requirements for sharing: the same embedding model on both sides (vectors must be comparable),
 and the same vector names (the defaults match). Both stores get ONE engine here; they could as

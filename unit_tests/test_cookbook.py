@@ -247,7 +247,8 @@ async def test_shared_collection_works_both_ways() -> None:
     assert found["langchain_reads"] == ["review-dune"]
     assert found["langchain_by_id"] == ["review-emma", "dune"]
     assert found["reviews_left"] == ["review-dune"]
-    assert found["payload_keys"] == ["llama_node", "metadata", "metadata_caseless", "page_content"]
+    # A plain TextNode is stored exactly as a LangChain Document is.
+    assert found["payload_keys"] == ["metadata", "metadata_caseless", "page_content"]
 
 
 async def test_migrate_from_langchain_qdrant_serves_the_old_collection(tmp_path: Path) -> None:

@@ -434,3 +434,64 @@ async def test_a_read_that_meets_a_closing_engine_gets_the_typed_error() -> None
         await transport._read("count", {"collection_name": "c"})
     assert set(transport._reading.values()) == {0}  # the accounting is given back
     await engine.aclose()
+
+
+def _nice_of(thread: threading.Thread) -> int:
+    assert thread.native_id is not None
+    return os.getpriority(os.PRIO_PROCESS, thread.native_id)
+
+
+@pytest.mark.skipif(
+    not __import__("sys").platform.startswith("linux"), reason="per-thread nice is Linux's"
+)
+@pytest.mark.parametrize(("reader_nice", "steps"), [(None, 10), (0, 0), (3, 3)])
+async def test_reader_threads_run_at_a_lower_priority_than_the_loop(
+    reader_nice: int | None, steps: int
+) -> None:
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    options = {} if reader_nice is None else {"reader_nice": reader_nice}
+    engine = QdrantEngine(readers=2, **options)
+    await engine.aupsert("c", points(3))
+    assert (await engine.aquery("c", SearchRequest(dense=unit_vector("p1"))))[0].id == "p1"
+    transport = engine._transport
+    assert isinstance(transport, EmbeddedTransport)
+    assert [_nice_of(reader.thread) for reader in transport._readers] == [min(mine + steps, 19)] * 2
+    # Only the readers: this thread and the storage thread keep their priority.
+    assert _nice_of(threading.current_thread()) == mine
+    assert _nice_of(engine._transport.storage_thread) == mine
+    await engine.aclose()
+
+
+@pytest.mark.parametrize("reader_nice", [-1, 20])
+def test_a_reader_nice_out_of_range_is_refused(reader_nice: int) -> None:
+    with pytest.raises(ValueError, match="reader_nice"):
+        QdrantEngine(reader_nice=reader_nice)
+    with pytest.raises(ValueError, match="reader_nice"):
+        QdrantEngine.from_client(QdrantClient(":memory:"), reader_nice=reader_nice)
+
+
+def test_lower_thread_priority_is_a_no_op_for_zero_steps_and_off_linux(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qdrant_aio import bridge
+
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(bridge.os, "setpriority", lambda *a: calls.append(a), raising=False)
+    assert bridge.lower_thread_priority(0) is False
+    monkeypatch.setattr(bridge.sys, "platform", "darwin")  # nice is per process there
+    assert bridge.lower_thread_priority(5) is False
+    assert calls == []
+
+
+def test_lower_thread_priority_carries_on_when_the_system_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qdrant_aio import bridge
+
+    def refuse(*_: int) -> None:
+        raise PermissionError("not here")
+
+    monkeypatch.setattr(bridge.sys, "platform", "linux")
+    monkeypatch.setattr(bridge.os, "getpriority", lambda *_: 0, raising=False)
+    monkeypatch.setattr(bridge.os, "setpriority", refuse, raising=False)
+    assert bridge.lower_thread_priority(5) is False

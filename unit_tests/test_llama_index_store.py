@@ -37,7 +37,12 @@ from llama_index_conformance import (
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 import qdrant_aio.llama_index as adapter
-from qdrant_aio import ConfigurationError, QdrantEngine, UnsupportedClientError
+from qdrant_aio import (
+    ConfigurationError,
+    InvalidInputError,
+    QdrantEngine,
+    UnsupportedClientError,
+)
 from qdrant_aio.engine import engine_for
 from qdrant_aio.llama_index import QdrantVectorStore
 from qdrant_aio.transport import EmbeddedTransport
@@ -201,6 +206,39 @@ def test_persistent_path(tmp_path: Path) -> None:
     assert ids_of(reopened.get_nodes()) == set(CORPUS)
     assert reopened.query(ask("yeast", mode=VectorStoreQueryMode.TEXT_SEARCH)).ids == ["food-1"]
     reopened.close()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 1e39, "x", None])
+@pytest.mark.parametrize("position", [3, 45])  # in the first chunk checked, and a later one
+@pytest.mark.parametrize("kind", ["memory", "folder"])  # float32 arrays / lists handed over
+async def test_a_bad_embedding_anywhere_is_refused_before_anything_is_written(
+    tmp_path: Path, kind: str, position: int, bad: Any
+) -> None:
+    engine = QdrantEngine(path=str(tmp_path)) if kind == "folder" else QdrantEngine()
+    assert engine.float32_vectors is (kind == "memory")
+    store = QdrantVectorStore(new_name(), engine=engine, batch_size=8)
+    nodes = [
+        TextNode(id_=f"n{i}", text=f"t{i}", embedding=unit([1.0, float(i), 0.5]))
+        for i in range(70)
+    ]
+    await store.async_add(nodes[:2])  # the collection exists: later batches could be sent early
+    nodes[position].embedding[1] = bad  # not validated on assignment, as a pipeline may do
+    with pytest.raises(InvalidInputError, match=f"'n{position}'"):
+        await store.async_add(nodes[2:])
+    assert ids_of(await store.aget_nodes()) == {"n0", "n1"}
+    await engine.aclose()
+
+
+async def test_embeddings_reach_an_in_memory_store_as_checked_float32() -> None:
+    engine = QdrantEngine()
+    store = QdrantVectorStore(new_name(), engine=engine)
+    nodes = [TextNode(id_=f"n{i}", text=f"t{i}", embedding=[1.0, i, 2.0]) for i in range(40)]
+    await store.async_add(nodes)
+    (hit,) = await engine.aretrieve(store.collection_name, ["n37"], with_vectors=True)
+    assert hit.vector is not None
+    stored = hit.vector["dense"] if isinstance(hit.vector, dict) else hit.vector
+    assert stored == pytest.approx(unit([1.0, 37.0, 2.0]), rel=1e-6)
+    await engine.aclose()
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,8 @@ __all__ = [
     "check_string_keys",
     "check_fits",
     "point_size",
+    "dense_rows",
+    "finite_float32",
 ]
 
 # One encoder for every size check: json.dumps with options builds a new one per call.
@@ -105,22 +107,28 @@ _NUMBER_KINDS = frozenset("biuf")
 
 def _not_finite(external_id: str) -> InvalidInputError:
     return InvalidInputError(
-        f"vector of id {external_id!r} contains NaN or infinity (or a number too large for a "
-        "32-bit float)"
+        f"vector of id {external_id!r} contains NaN or infinity, a non-number, or a number too "
+        "large for a 32-bit float"
     )
 
 
 def _check_dense(vector: Sequence[float], expected: int | None, external_id: str) -> list[float]:
-    values = vector if isinstance(vector, list) else list(vector)
+    # An array's tolist() gives Python floats (list() would give numpy scalars).
+    values = vector if isinstance(vector, list) else (
+        vector.tolist() if isinstance(vector, np.ndarray) else list(vector)
+    )
     if expected is not None and len(values) != expected:
         raise DimensionMismatchError(expected, len(values), where=f"id {external_id!r}")
-    if not all_finite(values):
-        raise InvalidInputError(
-            f"vector of id {external_id!r} contains NaN or infinity (or a non-number)"
-        )
-    if values and (max(values) > _FLOAT32_MAX or min(values) < -_FLOAT32_MAX):
+    if not finite_float32(values):
         raise _not_finite(external_id)
     return values
+
+
+def finite_float32(values: Sequence[float]) -> bool:
+    """Whether every value is a number a 32-bit float holds finitely (Qdrant stores float32)."""
+    if not all_finite(values):
+        return False
+    return not values or (max(values) <= _FLOAT32_MAX and min(values) >= -_FLOAT32_MAX)
 
 
 def _as_float32(values: Any) -> np.ndarray | None:
@@ -149,10 +157,12 @@ def _check_dense_array(vector: Any, expected: int | None, external_id: str) -> n
     return array
 
 
-def _dense_rows(vectors: list[Any], size: int | None) -> np.ndarray | None:
+def dense_rows(vectors: Sequence[Any], size: int | None) -> np.ndarray | None:
     """The vectors as one checked float32 matrix, or None if any of them is off.
 
-    One conversion per chunk instead of per point; on None the per-point check names the culprit.
+    Off: a missing vector, another length than ``size``, something not a number, NaN or
+    infinity, or a number beyond float32. One conversion per chunk instead of per point; on
+    None the caller's per-point check names the culprit.
     """
     if size is None or not vectors or any(v is None for v in vectors):
         return None
@@ -288,7 +298,7 @@ def prepare_points(
     if not dense_arrays or layout.dense_name is None or layout.unnamed:
         # Local mode persists an unnamed vector only when it is a list, so those stay lists.
         return [prepare_point(point, pid, layout) for point, pid in pairs]
-    rows = _dense_rows([point.dense for point, _ in pairs], layout.dense_size)
+    rows = dense_rows([point.dense for point, _ in pairs], layout.dense_size)
     if rows is None:
         return [prepare_point(point, pid, layout, dense_array=True) for point, pid in pairs]
     return [

@@ -19,6 +19,7 @@ only; any other value weighs the branches ``(alpha, 1 - alpha)`` in Qdrant's wei
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
@@ -49,6 +50,8 @@ from .ingest import (
     PointInput,
     check_fits,
     check_string_keys,
+    dense_rows,
+    finite_float32,
     json_size,
     point_size,
     text_json_size,
@@ -63,7 +66,7 @@ from .llama_index_nodes import (
     node_to_payload,
 )
 from .payload import PayloadLayout, payload_size_bound
-from .query import Hit, SearchRequest, all_finite
+from .query import Hit, SearchRequest
 from .retry import RetryPolicy
 from .sparse import (
     Bm25Encoder,
@@ -83,6 +86,8 @@ Connection = QdrantEngine | QdrantClient | AsyncQdrantClient
 _SERIALISED_CONSTANTS = {"stores_text": True, "is_embedding_query": True}
 # llama-index-vector-stores-qdrant keeps the source document id here, at the top level.
 _LEGACY_REF_DOC_KEY = "doc_id"
+# Nodes checked per job of the up-front pass of an add (their vectors converted together).
+CHECK_CHUNK = 32
 _QUERY_OPTIONS = ("qdrant_filters", "score_threshold", "mmr_prefetch_k", "mmr_prefetch_factor")
 
 
@@ -406,8 +411,12 @@ class QdrantVectorStore(BasePydanticVectorStore):
         # Filled in node order by the one pass below (amap keeps order). Plain lists rather
         # than a tuple per node: 20,000 fewer objects for the garbage collector to walk.
         ids: list[str] = []
-        vectors: list[list[float]] = []
+        vectors: list[Any] = []
         sizes: list[int] = []
+        # In memory the store keeps float32 arrays: the vectors are converted here, a chunk at
+        # a time, which checks them too; each node's list of floats is then read once, not
+        # again (cold) when its batch is written.
+        float32 = self.engine.float32_vectors
 
         def check(node: BaseNode) -> dict[str, Any]:
             """The node's extras (its legacy payload in that layout), once it passed."""
@@ -427,7 +436,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
                     text_size=text_json_size(node_text(node)),
                     metadata_size=json_size(node.metadata, f"metadata of {what}"),
                     ref_doc_id=node.ref_doc_id,
-                    node_size=json_size(kept, what, check_keys=False),
+                    node_size=_extras_size(kept, what),
                 )
             check_fits(point_size(size, len(vector)), options.max_request_bytes, what)
             ids.append(node.node_id)
@@ -435,7 +444,23 @@ class QdrantVectorStore(BasePydanticVectorStore):
             sizes.append(size)
             return kept
 
-        kept = await self.engine.amap(check, nodes)
+        def check_chunk(chunk: Sequence[BaseNode]) -> list[dict[str, Any]]:
+            kept = [check(node) for node in chunk]
+            start = len(vectors) - len(chunk)
+            rows = dense_rows(vectors[start:], dimension) if float32 else None
+            if rows is not None:
+                vectors[start:] = list(rows)
+                return kept
+            for node, vector in zip(chunk, vectors[start:], strict=True):
+                if not finite_float32(vector):
+                    raise InvalidInputError(
+                        f"the embedding of node {node.node_id!r} contains NaN or infinity, a "
+                        "non-number, or a number too large for a 32-bit float"
+                    )
+            return kept
+
+        chunks = [nodes[i : i + CHECK_CHUNK] for i in range(0, len(nodes), CHECK_CHUNK)]
+        kept = [extras for part in await self.engine.amap(check_chunk, chunks) for extras in part]
         last = {node_id: index for index, node_id in enumerate(ids)}
         order = sorted(last.values())  # duplicates in one call: the last one wins
         encoder = self._encoder
@@ -799,19 +824,31 @@ def _floats(values: list[Any]) -> list[float] | None:
 
 
 def _node_embedding(node: BaseNode) -> list[float]:
-    """The node's embedding as a list of finite numbers (its length is checked by the caller)."""
+    """The node's embedding as a list (its length and values are checked by the caller)."""
     embedding = node.embedding
     if embedding is None:
         raise InvalidInputError(
             f"node {node.node_id!r} has no embedding; embed nodes before adding them "
             "(an embed model in the index or a pipeline)"
         )
-    vector = embedding if isinstance(embedding, list) else list(embedding)
-    if not all_finite(vector):
-        raise InvalidInputError(
-            f"the embedding of node {node.node_id!r} contains NaN or infinity (or a non-number)"
-        )
-    return vector
+    return embedding if isinstance(embedding, list) else list(embedding)
+
+
+@functools.cache
+def _class_only_size(class_name: str) -> int:
+    return json_size({"class_name": class_name}, "node", check_keys=False)
+
+
+def _extras_size(extras: dict[str, Any], what: str) -> int | None:
+    """JSON size of a node's extras (None when there are none: the payload leaves them out).
+
+    Extras that are only a class name are sized once per class.
+    """
+    if not extras:
+        return None
+    if len(extras) == 1 and isinstance(name := extras.get("class_name"), str):
+        return _class_only_size(name)
+    return json_size(extras, what, check_keys=False)
 
 
 def _sparse_depth(query: VectorStoreQuery) -> int:

@@ -47,6 +47,7 @@ _NODE_CLASSES: dict[str, type[BaseNode]] = {
 }
 # Fields kept elsewhere in the payload (or, for the embedding, in the point's vector).
 _STORED_APART = {"id_", "embedding", "metadata", "text"}
+_PLAIN_TEXT_NODE = {"class_name": TextNode.class_name()}
 
 
 def node_text(node: BaseNode) -> str:
@@ -90,7 +91,11 @@ def _field_defaults(cls: type[BaseNode]) -> _Defaults | None:
 
 
 def node_extras(node: BaseNode) -> dict[str, Any]:
-    """What rebuilds ``node`` besides its id, text, metadata and embedding (JSON-ready)."""
+    """What rebuilds ``node`` besides its id, text, metadata and embedding (JSON-ready).
+
+    Empty for a plain ``TextNode`` with every other field at its default: a payload without
+    extras reads back as exactly that node.
+    """
     # Defaults are left out: the node class restores them, and a smaller payload is cheaper to
     # write, store and scan. Most nodes have nothing else (a plain TextNode): checking the
     # fields against their defaults costs a third of a model_dump that would return nothing.
@@ -100,9 +105,11 @@ def node_extras(node: BaseNode) -> dict[str, Any]:
         and not node.__pydantic_extra__
         and known.values_of(node.__dict__) == known.defaults  # pydantic keeps fields there
     ):
-        return {"class_name": node.class_name()}
+        return {} if type(node) is TextNode else {"class_name": node.class_name()}
     extras = node.model_dump(mode="json", exclude=_STORED_APART, exclude_defaults=True)
     extras["class_name"] = node.class_name()
+    if extras == _PLAIN_TEXT_NODE:
+        return {}  # a TextNode subclass with nothing of its own: read back as a TextNode
     resource = extras.get("text_resource")
     if isinstance(resource, dict):  # Document / Node keep their text in a resource
         resource.pop("text", None)

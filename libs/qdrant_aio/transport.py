@@ -66,11 +66,15 @@ class EmbeddedTransport:
         switch_interval: float | None = None,
         readers: int = 0,
         limit_blas: bool = True,
+        reader_nice: int = 0,
     ) -> None:
         if switch_interval is not None:
             shorten_switch_interval(switch_interval)
         if readers < 0:
             raise ValueError("readers must be 0 or more")
+        if not 0 <= reader_nice <= 19:
+            raise ValueError("reader_nice must be from 0 to 19")
+        self._reader_nice = reader_nice
         self._storage = LoopThread("qdrant-aio-storage")
         self._rw = ReadWriteLock()
         self._readers: list[QueueThread] = []  # started on the first read
@@ -139,7 +143,8 @@ class EmbeddedTransport:
                     raise EngineClosedError("the engine is closed")
                 # Started on first use: an engine that only writes never has them.
                 self._readers = [
-                    QueueThread(f"qdrant-aio-reader-{n}") for n in range(self._reader_count)
+                    QueueThread(f"qdrant-aio-reader-{n}", nice=self._reader_nice)
+                    for n in range(self._reader_count)
                 ]
                 self._reading = dict.fromkeys(self._readers, 0)
             reader = min(self._readers, key=self._reading.__getitem__)
