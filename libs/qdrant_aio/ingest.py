@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,9 +127,17 @@ def _check_dense(vector: Sequence[float], expected: int | None, external_id: str
 
 def finite_float32(values: Sequence[float]) -> bool:
     """Whether every value is a number a 32-bit float holds finitely (Qdrant stores float32)."""
-    if not all_finite(values):
+    # One C pass: the Euclidean norm is NaN or infinite if any value is, and at least the
+    # largest magnitude, so a norm within float32 settles it. (max() and min() compare Python
+    # floats one by one: measured 9 us for 384 values, against 2.5 us for the norm.)
+    try:
+        norm = math.hypot(*values)
+    except (TypeError, ValueError, OverflowError):  # not numbers; an int beyond any float
         return False
-    return not values or (max(values) <= _FLOAT32_MAX and min(values) >= -_FLOAT32_MAX)
+    if norm <= _FLOAT32_MAX:
+        return True
+    # Beyond float32, or NaN / infinity: only a large but finite norm needs a closer look.
+    return math.isfinite(norm) and max(values) <= _FLOAT32_MAX and min(values) >= -_FLOAT32_MAX
 
 
 def _as_float32(values: Any) -> np.ndarray | None:
