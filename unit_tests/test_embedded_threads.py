@@ -342,6 +342,55 @@ async def test_upserts_skip_the_clients_inference_scan(monkeypatch: pytest.Monke
     await engine.aclose()
 
 
+async def test_server_upserts_skip_the_clients_inference_scan_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qdrant_client import AsyncQdrantClient
+    from qdrant_client.embed.type_inspector import Inspector
+
+    from qdrant_aio.transport import RemoteTransport
+
+    def refuse(*_: Any, **__: Any) -> bool:
+        raise AssertionError("the upsert went through the inference scan")
+
+    monkeypatch.setattr(Inspector, "inspect", refuse)
+    client = AsyncQdrantClient(url="http://127.0.0.1:9", check_compatibility=False)  # not contacted
+    sent: list[dict[str, Any]] = []
+
+    async def upsert(**kwargs: Any) -> models.UpdateResult:
+        sent.append(kwargs)
+        return models.UpdateResult(operation_id=1, status=models.UpdateStatus.COMPLETED)
+
+    monkeypatch.setattr(client._client, "upsert", upsert)
+    transport = RemoteTransport({}, user_client=client)
+    point = models.PointStruct(id=1, vector=[0.5, 0.5], payload={})
+    result = await transport.call("upsert", collection_name="c", points=[point], wait=True)
+    assert result.status == models.UpdateStatus.COMPLETED
+    assert sent == [{"collection_name": "c", "points": [point], "wait": True}]
+    # Anything else still goes through the public client (which would scan a query, say).
+    with pytest.raises(AssertionError, match="inference scan"):
+        await transport.call("query_batch_points", collection_name="c", requests=[])
+
+    # A wrapper, or a subclass with its own upsert, is called as it is (its upsert may add
+    # behaviour: retries, tracing, fault injection in tests).
+    class Traced(AsyncQdrantClient):
+        async def upsert(self, *args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the subclass's upsert ran")
+
+    class Wrapper:
+        def __getattr__(self, name: str) -> Any:
+            if name == "upsert":
+                raise AssertionError("the wrapper's upsert ran")
+            return getattr(client, name)
+
+    for other in (Traced(url="http://127.0.0.1:9", check_compatibility=False), Wrapper()):
+        with pytest.raises(AssertionError, match="upsert ran"):
+            await RemoteTransport({}, user_client=other).call(  # type: ignore[arg-type]
+                "upsert", collection_name="c", points=[point], wait=True
+            )
+    await client.close()
+
+
 async def test_queue_thread_runs_coroutines_in_order_and_hands_back_errors() -> None:
     worker = QueueThread("test-queue-thread")
     order: list[int] = []

@@ -307,10 +307,27 @@ async def _call(work: Callable[[], T]) -> T:
     return work()
 
 
+def _inner_client(client: object, kinds: frozenset[str]) -> Any:
+    """The client a qdrant-client client wraps, if of one of ``kinds`` (else None)."""
+    inner = getattr(client, "_client", None)
+    return inner if type(inner).__name__ in kinds else None
+
+
 def _local_store(client: object) -> Any:
     """The local-mode store inside a qdrant-client client, or None (a wrapper, another kind)."""
-    inner = getattr(client, "_client", None)
-    return inner if type(inner).__name__ in {"QdrantLocal", "AsyncQdrantLocal"} else None
+    return _inner_client(client, _LOCAL_KINDS)
+
+
+def _remote_connection(client: object) -> Any:
+    """The REST/gRPC connection inside an ``AsyncQdrantClient`` whose ``upsert`` is
+    qdrant-client's own, or None (a wrapper, or a subclass that changes upserts)."""
+    if getattr(type(client), "upsert", None) is not AsyncQdrantClient.upsert:
+        return None
+    return _inner_client(client, _REMOTE_KINDS)
+
+
+_LOCAL_KINDS = frozenset({"QdrantLocal", "AsyncQdrantLocal"})
+_REMOTE_KINDS = frozenset({"AsyncQdrantRemote"})
 
 
 async def _open_local(location: str | None, path: str | None) -> QdrantClient:
@@ -376,7 +393,12 @@ class RemoteTransport:
                 del self._clients[key]
 
     async def call(self, method: str, /, **kwargs: Any) -> Any:
-        client = self._client_for(asyncio.get_running_loop())
+        client: Any = self._client_for(asyncio.get_running_loop())
+        if method == "upsert":
+            # As in embedded mode: the engine's points are numbers only, so skip the public
+            # client's scan for inference objects (measured ~16 us a point, a sixth of the
+            # client's CPU per upserted point) and call the connection it wraps.
+            client = _remote_connection(client) or client
         return await getattr(client, method)(**kwargs)
 
     async def aclose(self) -> None:
