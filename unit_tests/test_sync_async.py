@@ -179,6 +179,7 @@ def test_every_sync_method_is_a_one_line_call_of_its_coroutine() -> None:
 
 EXPECTED_PUBLIC = {
     "__version__", "QdrantEngine", "CollectionSpec", "CollectionLayout", "IngestOptions",
+    "QueryCoalescing",
     "RetryPolicy", "PointInput", "SearchRequest", "Hit", "QdrantAioError", "ConfigurationError",
     "CollectionMismatchError", "DimensionMismatchError", "CollectionNotFoundError",
     "InvalidInputError", "InvalidFilterError", "UnsupportedClientError", "StorageLockedError",

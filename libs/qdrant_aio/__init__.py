@@ -4,7 +4,7 @@ This module imports no framework: ``qdrant_aio.langchain`` and ``qdrant_aio.llam
 adapters.
 """
 
-from .config import CollectionLayout, CollectionSpec, IngestOptions
+from .config import CollectionLayout, CollectionSpec, IngestOptions, QueryCoalescing
 from .engine import QdrantEngine
 from .errors import (
     CollectionMismatchError,
@@ -32,6 +32,7 @@ __all__ = [
     "CollectionSpec",
     "CollectionLayout",
     "IngestOptions",
+    "QueryCoalescing",
     "RetryPolicy",
     "PointInput",
     "SearchRequest",

@@ -17,6 +17,7 @@ __all__ = [
     "CollectionSpec",
     "CollectionLayout",
     "IngestOptions",
+    "QueryCoalescing",
     "parse_distance",
 ]
 
@@ -126,3 +127,22 @@ class IngestOptions:
             raise ConfigurationError("max_request_bytes must be at least 1024")
         if self.max_concurrent_upserts < 1:
             raise ConfigurationError("max_concurrent_upserts must be at least 1")
+
+
+@dataclass(frozen=True)
+class QueryCoalescing:
+    """Concurrent searches of one collection sent together, as Qdrant batch queries.
+
+    Up to ``max_in_flight`` requests per collection and event loop are in flight; a search that
+    finds them all busy waits, and the waiting searches (at most ``max_batch`` at a time) go out
+    together in the next free request. A search alone is sent at once, as usual.
+    """
+
+    max_in_flight: int = 4
+    max_batch: int = 32
+
+    def __post_init__(self) -> None:
+        if self.max_in_flight < 1:
+            raise ConfigurationError("max_in_flight must be at least 1")
+        if self.max_batch < 1:
+            raise ConfigurationError("max_batch must be at least 1")

@@ -22,6 +22,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from ._logging import logger
 from .bridge import map_cooperatively, run_sync
+from .coalesce import QueryCoalescer
 from .config import (
     DEFAULT_DENSE_NAME,
     DEFAULT_SPARSE_NAME,
@@ -29,6 +30,7 @@ from .config import (
     CollectionLayout,
     CollectionSpec,
     IngestOptions,
+    QueryCoalescing,
 )
 from .errors import (
     CollectionMismatchError,
@@ -106,6 +108,10 @@ class QdrantEngine:
     BLAS alone. On Linux the reader threads run at a lower CPU priority (``reader_nice`` nice
     steps, 10 by default; 0 leaves it), so that the event loop's thread is scheduled first
     whenever it wakes while they search.
+
+    ``coalesce_queries=QueryCoalescing(...)`` sends concurrent searches of one collection
+    together as batch queries once a few requests are in flight (see
+    :mod:`qdrant_aio.coalesce`); off by default.
     """
 
     def __init__(
@@ -129,10 +135,15 @@ class QdrantEngine:
         readers: int = EMBEDDED_READERS,
         limit_blas: bool = True,
         reader_nice: int = READER_NICE,
+        coalesce_queries: QueryCoalescing | None = None,
         _transport: Transport | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.ingest_options = ingest or IngestOptions()
+        self._coalescer = (
+            None if coalesce_queries is None
+            else QueryCoalescer(coalesce_queries, self._query_points, self._query_batch_points)
+        )
         self._schemas: dict[str, _Schema] = {}
         self._pending: dict[str, concurrent.futures.Future[_Schema]] = {}
         self._lock = threading.Lock()
@@ -181,6 +192,7 @@ class QdrantEngine:
         readers: int = EMBEDDED_READERS,
         limit_blas: bool = True,
         reader_nice: int = READER_NICE,
+        coalesce_queries: QueryCoalescing | None = None,
     ) -> QdrantEngine:
         """Wrap an existing client. The engine never closes a client it did not create."""
         transport: Transport
@@ -200,7 +212,9 @@ class QdrantEngine:
                 "expected a QdrantEngine, an AsyncQdrantClient or a QdrantClient, got "
                 f"{type(client).__module__}.{type(client).__qualname__}"
             )
-        return cls(retry=retry, ingest=ingest, _transport=transport)
+        return cls(
+            retry=retry, ingest=ingest, coalesce_queries=coalesce_queries, _transport=transport
+        )
 
     @property
     def float32_vectors(self) -> bool:
@@ -717,20 +731,38 @@ class QdrantEngine:
             collection_name, spec or _spec_for(request), create=False
         )
         kwargs = build_query(request, layout)
+        if self._coalescer is not None:
+            points = await self._coalescer.query(collection_name, kwargs)
+        else:
+            points = await self._query_points(collection_name, kwargs)
+        return [hit_from_point(p) for p in points]
+
+    async def _query_points(self, collection_name: str, search: dict[str, Any]) -> list[Any]:
+        """One search (:func:`build_query` arguments) in one request: its points."""
         response = await self._call(
             "query_points",
             collection_name=collection_name,
-            query=kwargs["query"],
-            using=kwargs.get("using"),
-            prefetch=kwargs.get("prefetch"),
-            query_filter=kwargs["filter"],
-            limit=kwargs["limit"],
-            offset=kwargs["offset"],
-            with_payload=kwargs["with_payload"],
-            with_vectors=kwargs["with_vector"],
-            score_threshold=kwargs["score_threshold"],
+            query=search["query"],
+            using=search.get("using"),
+            prefetch=search.get("prefetch"),
+            query_filter=search["filter"],
+            limit=search["limit"],
+            offset=search["offset"],
+            with_payload=search["with_payload"],
+            with_vectors=search["with_vector"],
+            score_threshold=search["score_threshold"],
         )
-        return [hit_from_point(p) for p in response.points]
+        return list(response.points)
+
+    async def _query_batch_points(
+        self, collection_name: str, searches: Sequence[dict[str, Any]]
+    ) -> list[list[Any]]:
+        """Several searches in one request: the points of each, in order."""
+        bodies = [models.QueryRequest(**search) for search in searches]
+        responses = await self._call(
+            "query_batch_points", collection_name=collection_name, requests=bodies
+        )
+        return [list(r.points) for r in responses]
 
     def query(
         self, collection_name: str, request: SearchRequest, spec: CollectionSpec | None = None
@@ -750,11 +782,9 @@ class QdrantEngine:
         layout = await self.aensure_collection(
             collection_name, spec or _spec_for(requests[0]), create=False
         )
-        bodies = [models.QueryRequest(**build_query(r, layout)) for r in requests]
-        responses = await self._call(
-            "query_batch_points", collection_name=collection_name, requests=bodies
-        )
-        return [[hit_from_point(p) for p in r.points] for r in responses]
+        searches = [build_query(r, layout) for r in requests]
+        responses = await self._query_batch_points(collection_name, searches)
+        return [[hit_from_point(p) for p in points] for points in responses]
 
     def query_batch(
         self,
