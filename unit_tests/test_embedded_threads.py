@@ -493,7 +493,7 @@ def _nice_of(thread: threading.Thread) -> int:
 @pytest.mark.skipif(
     not __import__("sys").platform.startswith("linux"), reason="per-thread nice is Linux's"
 )
-@pytest.mark.parametrize(("reader_nice", "steps"), [(None, 10), (0, 0), (3, 3)])
+@pytest.mark.parametrize(("reader_nice", "steps"), [(None, 0), (0, 0), (3, 3), (10, 10)])
 async def test_reader_threads_run_at_a_lower_priority_than_the_loop(
     reader_nice: int | None, steps: int
 ) -> None:
@@ -511,12 +511,31 @@ async def test_reader_threads_run_at_a_lower_priority_than_the_loop(
     await engine.aclose()
 
 
-@pytest.mark.parametrize("reader_nice", [-1, 20])
-def test_a_reader_nice_out_of_range_is_refused(reader_nice: int) -> None:
-    with pytest.raises(ValueError, match="reader_nice"):
+@pytest.mark.parametrize("reader_nice", [-1, 20, 2.5, "5"])
+def test_a_reader_nice_out_of_range_is_refused(reader_nice: Any) -> None:
+    from qdrant_aio import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="reader_nice"):
         QdrantEngine(reader_nice=reader_nice)
-    with pytest.raises(ValueError, match="reader_nice"):
+    with pytest.raises(ConfigurationError, match="reader_nice"):
         QdrantEngine.from_client(QdrantClient(":memory:"), reader_nice=reader_nice)
+
+
+async def test_a_reader_whose_priority_cannot_change_still_serves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qdrant_aio import bridge
+
+    def broken(*_: Any) -> None:
+        raise TypeError("not on this system")
+
+    monkeypatch.setattr(bridge.sys, "platform", "linux")
+    monkeypatch.setattr(bridge.os, "setpriority", broken, raising=False)
+    engine = QdrantEngine(readers=2, reader_nice=5)
+    await engine.aupsert("c", points(3))
+    found = await asyncio.wait_for(engine.aquery("c", SearchRequest(dense=unit_vector("p2"))), 10)
+    assert found[0].id == "p2"
+    await asyncio.wait_for(engine.aclose(), 10)
 
 
 def test_lower_thread_priority_is_a_no_op_for_zero_steps_and_off_linux(

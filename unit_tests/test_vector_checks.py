@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -14,19 +16,28 @@ F32_MAX = float(np.finfo(np.float32).max)
 
 
 def numpy_says(values: list[Any]) -> bool:
-    """The reference: every value a number that float32 holds finitely."""
-    if not all(isinstance(v, (int, float)) for v in values):
-        return False
+    """The reference: what numpy's float32 conversion of the numbers keeps finite."""
     try:
-        wide = np.asarray(values, dtype=np.float64)
-    except OverflowError:
+        array = np.asarray(values)
+    except (OverflowError, ValueError, TypeError):
         return False
-    return bool(np.isfinite(wide).all() and (np.abs(wide) <= F32_MAX).all())
+    if array.dtype.kind not in "biuf":
+        return False  # strings, Decimals, objects
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(array.astype(np.float32)).all())
 
 
+class OnlyFloat:
+    """Converts to a float but is no number (numpy keeps it an object)."""
+
+    def __float__(self) -> float:
+        return 0.5
+
+
+ROUNDS_DOWN = math.nextafter(F32_MAX + 2.0**103, 0.0)  # float32 rounds it to its maximum
 SPECIAL = [
     float("nan"), float("inf"), -float("inf"), 1e39, -1e39, F32_MAX, -F32_MAX, 3.5e38, 1e308,
-    0.0, -0.0, 5e-324, True, 7, 10**400,
+    0.0, -0.0, 5e-324, True, 7, 10**400, ROUNDS_DOWN, -ROUNDS_DOWN, F32_MAX + 2.0**103,
 ]
 
 
@@ -59,10 +70,17 @@ def test_finite_float32_agrees_with_numpy_on_random_vectors() -> None:
         ([1.0, "2"], False),
         ([1.0, None], False),
         ([10**400], False),
+        ([Decimal("0.5"), 0.5], False),
+        ([Decimal("0.5")], False),
+        ([OnlyFloat(), 0.5], False),
+        ([ROUNDS_DOWN, 1.0], True),
+        ([F32_MAX + 2.0**103], False),
+        (list(np.ones(3, dtype=np.float32)), True),
     ],
 )
 def test_finite_float32_edge_cases(values: list[Any], expected: bool) -> None:
     assert finite_float32(values) is expected
+    assert numpy_says(values) is expected  # the list path and the float32 path agree
 
 
 def test_dense_rows_refuses_what_float32_cannot_hold() -> None:

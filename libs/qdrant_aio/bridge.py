@@ -120,7 +120,7 @@ def lower_thread_priority(steps: int) -> bool:
     try:
         current = os.getpriority(os.PRIO_PROCESS, thread)
         os.setpriority(os.PRIO_PROCESS, thread, min(current + steps, 19))
-    except OSError:  # a sandbox that forbids it: run at the inherited priority
+    except Exception:  # noqa: BLE001 - a sandbox that forbids it: keep the inherited priority
         return False
     return True
 
@@ -152,11 +152,11 @@ class QueueThread:
         self._thread.start()
 
     def _serve(self) -> None:
-        if self._nice:
-            lower_thread_priority(self._nice)
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
+            if self._nice:
+                lower_thread_priority(self._nice)
             while (job := self._jobs.get()) is not None:
                 coro, future = job
                 if not future.set_running_or_notify_cancel():

@@ -66,11 +66,14 @@ PREPARE_CHUNK = 32
 # thread on 2 cores, loop p99 lateness ~4 ms. None on a single core (nothing to run beside).
 EMBEDDED_READERS = 2 if (os.cpu_count() or 1) >= 2 else 0
 # How much lower the reader threads' CPU priority is (Linux nice steps above the thread that
-# starts them). Two readers and the caller's event loop are three busy threads on 2 cores: at the
-# same priority the loop's thread, when it wakes, may wait out a reader's time slice. Lowered, it
-# runs at once. Measured with 32 searches in flight (12 phases each way): worst loop lateness
-# 5.5-16 ms instead of 6-42 ms, p99 1.0-3.3 ms instead of 1.9-4.1 ms, same throughput.
-READER_NICE = 10
+# starts them); 0, the default, leaves it. Two readers and the caller's event loop are three busy
+# threads on 2 cores: at the same priority the loop's thread, when it wakes, may wait out a
+# reader's time slice. At nice 10, with 32 searches in flight (benchmark, 12 phases each way):
+# worst loop lateness 5.5-16 ms instead of 6-42 ms, p99 1.0-3.3 ms instead of 1.9-4.1 ms, same
+# throughput. But when the loop itself is busy, or other processes use the cores, the readers
+# get a tenth of the CPU they compete for: searches per second fell by 20-60% in a review's
+# measurements. Not a default, then.
+READER_NICE = 0
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -105,9 +108,9 @@ class QdrantEngine:
     a folder's loaded vectors in place during searches, so they must not overlap). While two
     or more searches run at once, BLAS libraries (numpy's OpenBLAS) are held to one thread each
     and set back after (process-wide, see :mod:`qdrant_aio.blas`); ``limit_blas=False`` leaves
-    BLAS alone. On Linux the reader threads run at a lower CPU priority (``reader_nice`` nice
-    steps, 10 by default; 0 leaves it), so that the event loop's thread is scheduled first
-    whenever it wakes while they search.
+    BLAS alone. On Linux, ``reader_nice=n`` runs the reader threads ``n`` nice steps below the
+    thread that started them, so that the event loop's thread is scheduled first whenever it
+    wakes while they search (0, the default, leaves their priority alone: see READER_NICE).
 
     ``coalesce_queries=QueryCoalescing(...)`` sends concurrent searches of one collection
     together as batch queries once a few requests are in flight (see

@@ -101,6 +101,9 @@ class PreparedPoint:
 
 # Largest magnitude a 32-bit float holds: Qdrant stores vectors as float32.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The smallest magnitude that rounds to infinity in float32 (half a unit past the largest);
+# anything below it rounds to a finite float32, as numpy's conversion does.
+_FLOAT32_ROUNDS_TO_INF = _FLOAT32_MAX + 2.0**103
 # Array kinds that are numbers (bool, signed and unsigned int, float); strings, bytes and
 # objects are refused rather than converted.
 _NUMBER_KINDS = frozenset("biuf")
@@ -120,24 +123,41 @@ def _check_dense(vector: Sequence[float], expected: int | None, external_id: str
     )
     if expected is not None and len(values) != expected:
         raise DimensionMismatchError(expected, len(values), where=f"id {external_id!r}")
+    if not values:
+        raise _empty(external_id)
     if not finite_float32(values):
         raise _not_finite(external_id)
+    if isinstance(values[0], np.generic):  # list(array): JSON cannot carry numpy scalars
+        values = [float(v) for v in values]
     return values
 
 
+def _empty(external_id: str) -> InvalidInputError:
+    return InvalidInputError(f"vector of id {external_id!r} is empty")
+
+
 def finite_float32(values: Sequence[float]) -> bool:
-    """Whether every value is a number a 32-bit float holds finitely (Qdrant stores float32)."""
-    # One C pass: the Euclidean norm is NaN or infinite if any value is, and at least the
-    # largest magnitude, so a norm within float32 settles it. (max() and min() compare Python
-    # floats one by one: measured 9 us for 384 values, against 2.5 us for the norm.)
+    """Whether every value is a number that a 32-bit float holds finitely (Qdrant stores
+    float32): exactly the values that numpy's float32 conversion keeps finite."""
+    # Two C passes: the sum refuses what is not a number (as numpy does: a Decimal among
+    # floats, an object with only __float__), and the Euclidean norm is NaN or infinite if any
+    # value is and at least the largest magnitude, so a norm within float32 settles the rest.
+    # (max() and min() compare Python floats one by one: 9.9 us for 384 values; this 3.6 us.)
     try:
+        total = sum(values)
         norm = math.hypot(*values)
     except (TypeError, ValueError, OverflowError):  # not numbers; an int beyond any float
+        return False
+    if not isinstance(total, (float, int, np.number)):  # Decimals, say: numpy refuses them
         return False
     if norm <= _FLOAT32_MAX:
         return True
     # Beyond float32, or NaN / infinity: only a large but finite norm needs a closer look.
-    return math.isfinite(norm) and max(values) <= _FLOAT32_MAX and min(values) >= -_FLOAT32_MAX
+    return (
+        math.isfinite(norm)
+        and max(values) < _FLOAT32_ROUNDS_TO_INF
+        and min(values) > -_FLOAT32_ROUNDS_TO_INF
+    )
 
 
 def _as_float32(values: Any) -> np.ndarray | None:
@@ -161,6 +181,8 @@ def _check_dense_array(vector: Any, expected: int | None, external_id: str) -> n
         raise InvalidInputError(f"vector of id {external_id!r} is not a flat list of numbers")
     if expected is not None and array.shape[0] != expected:
         raise DimensionMismatchError(expected, array.shape[0], where=f"id {external_id!r}")
+    if not array.shape[0]:
+        raise _empty(external_id)
     if not np.isfinite(array).all():
         raise _not_finite(external_id)
     return array
@@ -170,8 +192,8 @@ def dense_rows(vectors: Sequence[Any], size: int | None) -> np.ndarray | None:
     """The vectors as one checked float32 matrix, or None if any of them is off.
 
     Off: a missing vector, another length than ``size``, something not a number, NaN or
-    infinity, or a number beyond float32. One conversion per chunk instead of per point; on
-    None the caller's per-point check names the culprit.
+    infinity, or a number that float32 rounds to infinity. One conversion per chunk instead of
+    per point; on None the caller's per-point check names the culprit.
     """
     if size is None or not vectors or any(v is None for v in vectors):
         return None

@@ -23,6 +23,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
+import numpy as np
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.vector_stores.types import (
@@ -405,6 +406,8 @@ class QdrantVectorStore(BasePydanticVectorStore):
         # (Read once: a private attribute of a pydantic model costs microseconds a read.)
         dense_size = self._dense_size
         dimension = dense_size if dense_size is not None else len(_node_embedding(nodes[0]))
+        if not dimension:
+            raise InvalidInputError(f"node {nodes[0].node_id!r} has an empty embedding")
         options = self._ingest_options()
         legacy = await self._uses_legacy_layout()
         layout = self._layout
@@ -418,12 +421,21 @@ class QdrantVectorStore(BasePydanticVectorStore):
         # again (cold) when its batch is written.
         float32 = self.engine.float32_vectors
 
-        def check(node: BaseNode) -> dict[str, Any]:
-            """The node's extras (its legacy payload in that layout), once it passed."""
-            vector = _node_embedding(node)
+        def check(node: BaseNode, vector: Any, checked: bool) -> dict[str, Any]:
+            """The node's extras (its legacy payload in that layout), once it passed.
+
+            ``checked``: its vector's values are known good (its chunk converted cleanly).
+            """
             what = f"node {node.node_id!r}"
             if len(vector) != dimension:
                 raise DimensionMismatchError(dimension, len(vector), where=what)
+            if not checked and not (
+                dense_rows([vector], dimension) is not None if float32 else finite_float32(vector)
+            ):
+                raise InvalidInputError(
+                    f"the embedding of {what} contains NaN or infinity, a non-number, or a "
+                    "number too large for a 32-bit float"
+                )
             if legacy:
                 kept = node_to_legacy_payload(node)
                 # Only the user's metadata can hold keys JSON would change.
@@ -440,23 +452,19 @@ class QdrantVectorStore(BasePydanticVectorStore):
                 )
             check_fits(point_size(size, len(vector)), options.max_request_bytes, what)
             ids.append(node.node_id)
-            vectors.append(vector)
             sizes.append(size)
             return kept
 
         def check_chunk(chunk: Sequence[BaseNode]) -> list[dict[str, Any]]:
-            kept = [check(node) for node in chunk]
-            start = len(vectors) - len(chunk)
-            rows = dense_rows(vectors[start:], dimension) if float32 else None
-            if rows is not None:
-                vectors[start:] = list(rows)
-                return kept
-            for node, vector in zip(chunk, vectors[start:], strict=True):
-                if not finite_float32(vector):
-                    raise InvalidInputError(
-                        f"the embedding of node {node.node_id!r} contains NaN or infinity, a "
-                        "non-number, or a number too large for a 32-bit float"
-                    )
+            embeddings = [_node_embedding(node) for node in chunk]
+            # The store's own float32 conversion, a chunk at once: it checks the values too.
+            rows = dense_rows(embeddings, dimension) if float32 else None
+            # Node by node, so that the first bad node (of any kind) is the one named.
+            kept = [
+                check(node, vector, rows is not None)
+                for node, vector in zip(chunk, embeddings, strict=True)
+            ]
+            vectors.extend(embeddings if rows is None else list(rows))
             return kept
 
         chunks = [nodes[i : i + CHECK_CHUNK] for i in range(0, len(nodes), CHECK_CHUNK)]
@@ -831,7 +839,10 @@ def _node_embedding(node: BaseNode) -> list[float]:
             f"node {node.node_id!r} has no embedding; embed nodes before adding them "
             "(an embed model in the index or a pipeline)"
         )
-    return embedding if isinstance(embedding, list) else list(embedding)
+    if isinstance(embedding, list):
+        return embedding
+    # An array's tolist() gives Python floats (list() would give numpy scalars).
+    return embedding.tolist() if isinstance(embedding, np.ndarray) else list(embedding)
 
 
 @functools.cache

@@ -30,7 +30,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient
 from ._logging import logger
 from .blas import side_by_side_blas
 from .bridge import LoopThread, QueueThread
-from .errors import EngineClosedError, StorageLockedError
+from .errors import ConfigurationError, EngineClosedError, StorageLockedError
 
 __all__ = ["Transport", "EmbeddedTransport", "RemoteTransport", "is_embedded_client"]
 
@@ -72,8 +72,8 @@ class EmbeddedTransport:
             shorten_switch_interval(switch_interval)
         if readers < 0:
             raise ValueError("readers must be 0 or more")
-        if not 0 <= reader_nice <= 19:
-            raise ValueError("reader_nice must be from 0 to 19")
+        if not isinstance(reader_nice, int) or not 0 <= reader_nice <= 19:
+            raise ConfigurationError("reader_nice must be a whole number from 0 to 19")
         self._reader_nice = reader_nice
         self._storage = LoopThread("qdrant-aio-storage")
         self._rw = ReadWriteLock()
@@ -320,10 +320,18 @@ def _local_store(client: object) -> Any:
 
 def _remote_connection(client: object) -> Any:
     """The REST/gRPC connection inside an ``AsyncQdrantClient`` whose ``upsert`` is
-    qdrant-client's own, or None (a wrapper, or a subclass that changes upserts)."""
-    if getattr(type(client), "upsert", None) is not AsyncQdrantClient.upsert:
+    qdrant-client's own, or None: a wrapper, a subclass that changes upserts, or an ``upsert``
+    patched on the class or the instance (tracing, tests) is called as it is."""
+    if getattr(type(client), "upsert", None) is not _PUBLIC_UPSERT:
+        return None
+    if "upsert" in getattr(client, "__dict__", {}):
         return None
     return _inner_client(client, _REMOTE_KINDS)
+
+
+# qdrant-client's own AsyncQdrantClient.upsert, taken when this module is imported (a patch
+# applied later, on the class, then no longer matches it).
+_PUBLIC_UPSERT = AsyncQdrantClient.upsert
 
 
 _LOCAL_KINDS = frozenset({"QdrantLocal", "AsyncQdrantLocal"})
