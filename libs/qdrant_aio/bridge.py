@@ -147,16 +147,22 @@ class QueueThread:
         self._stopped = False
         self._submitting = threading.Lock()  # a job is never queued behind the stop marker
         self.finished: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._started = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         _own_threads.add(self._thread)
         self._thread.start()
+        if nice:
+            self._started.wait()  # its first job already runs at the lower priority
 
     def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
         try:
             if self._nice:
                 lower_thread_priority(self._nice)
+        finally:
+            self._started.set()
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
             while (job := self._jobs.get()) is not None:
                 coro, future = job
                 if not future.set_running_or_notify_cancel():
