@@ -13,6 +13,7 @@ import textwrap
 import uuid
 import zlib
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +209,9 @@ def test_persistent_path(tmp_path: Path) -> None:
     reopened.close()
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 1e39, "x", None])
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), -float("inf"), 1e39, "x", None, Decimal("0.5"), 10**400]
+)
 @pytest.mark.parametrize("position", [3, 45])  # in the first chunk checked, and a later one
 @pytest.mark.parametrize("kind", ["memory", "folder"])  # float32 arrays / lists handed over
 async def test_a_bad_embedding_anywhere_is_refused_before_anything_is_written(
@@ -226,6 +229,15 @@ async def test_a_bad_embedding_anywhere_is_refused_before_anything_is_written(
     with pytest.raises(InvalidInputError, match=f"'n{position}'"):
         await store.async_add(nodes[2:])
     assert ids_of(await store.aget_nodes()) == {"n0", "n1"}
+    await engine.aclose()
+
+
+@pytest.mark.parametrize("kind", ["memory", "folder"])
+async def test_empty_embeddings_are_refused_with_a_typed_error(tmp_path: Path, kind: str) -> None:
+    engine = QdrantEngine(path=str(tmp_path)) if kind == "folder" else QdrantEngine()
+    store = QdrantVectorStore(new_name(), engine=engine)
+    with pytest.raises(InvalidInputError, match="empty"):
+        await store.async_add([TextNode(id_="e", text="t", embedding=[])])
     await engine.aclose()
 
 

@@ -90,3 +90,20 @@ def test_dense_rows_refuses_what_float32_cannot_hold() -> None:
     for bad in ([1e39, 0.0], [float("nan"), 0.0], ["a", 0.0], [0.0]):
         assert dense_rows([good[0], bad], 2) is None
     assert dense_rows([good[0], None], 2) is None
+
+
+def test_list_vectors_of_numpy_scalars_are_sent_as_plain_floats() -> None:
+    from qdrant_aio.ingest import _check_dense
+
+    values = _check_dense(list(np.array([0.5, 0.25], dtype=np.float32)), 2, "p")
+    assert values == [0.5, 0.25] and all(type(v) is float for v in values)
+    assert _check_dense(np.array([0.5, 0.25]), 2, "p") == [0.5, 0.25]
+
+
+def test_an_empty_vector_is_refused() -> None:
+    from qdrant_aio import InvalidInputError
+    from qdrant_aio.ingest import _check_dense, _check_dense_array
+
+    for check in (_check_dense, _check_dense_array):
+        with pytest.raises(InvalidInputError, match="empty"):
+            check([], None, "p")
