@@ -85,7 +85,7 @@ class QueryCoalescer:
     ) -> None:
         try:
             if len(batch) == 1:
-                outcomes: list[Any] = [await _outcome(self._send_one(name, batch[0].search))]
+                outcomes: list[Any] = await self._each_alone(name, batch)
             else:
                 try:
                     outcomes = await self._send_batch(name, [w.search for w in batch])
@@ -93,9 +93,7 @@ class QueryCoalescer:
                     if not _one_search_may_be_to_blame(error):
                         raise
                     # Each on its own, so that a search the server refuses fails alone.
-                    outcomes = await asyncio.gather(
-                        *(self._send_one(name, w.search) for w in batch), return_exceptions=True
-                    )
+                    outcomes = await self._each_alone(name, batch)
         except asyncio.CancelledError:
             for waiting in batch:
                 waiting.future.cancel()
@@ -113,12 +111,11 @@ class QueryCoalescer:
             else:
                 waiting.future.set_result(outcome)
 
-
-async def _outcome(pending: Awaitable[list[Any]]) -> Any:
-    try:
-        return await pending
-    except Exception as error:  # noqa: BLE001 - returned to its one caller
-        return error
+    async def _each_alone(self, name: str, batch: list[_Waiting]) -> list[Any]:
+        """Each search in its own request: its points, or the error it alone met."""
+        return await asyncio.gather(
+            *(self._send_one(name, w.search) for w in batch), return_exceptions=True
+        )
 
 
 def _one_search_may_be_to_blame(error: BaseException) -> bool:

@@ -121,12 +121,7 @@ class IngestOptions:
     max_concurrent_upserts: int = 4
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigurationError("batch_size must be at least 1")
-        if self.max_request_bytes < 1024:
-            raise ConfigurationError("max_request_bytes must be at least 1024")
-        if self.max_concurrent_upserts < 1:
-            raise ConfigurationError("max_concurrent_upserts must be at least 1")
+        _at_least(self, batch_size=1, max_request_bytes=1024, max_concurrent_upserts=1)
 
 
 @dataclass(frozen=True)
@@ -142,7 +137,11 @@ class QueryCoalescing:
     max_batch: int = 32
 
     def __post_init__(self) -> None:
-        if self.max_in_flight < 1:
-            raise ConfigurationError("max_in_flight must be at least 1")
-        if self.max_batch < 1:
-            raise ConfigurationError("max_batch must be at least 1")
+        _at_least(self, max_in_flight=1, max_batch=1)
+
+
+def _at_least(options: object, **minimums: int) -> None:
+    """:class:`ConfigurationError` naming the first field of ``options`` below its minimum."""
+    for name, minimum in minimums.items():
+        if getattr(options, name) < minimum:
+            raise ConfigurationError(f"{name} must be at least {minimum}")

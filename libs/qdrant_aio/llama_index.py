@@ -421,6 +421,12 @@ class QdrantVectorStore(BasePydanticVectorStore):
         # again (cold) when its batch is written.
         float32 = self.engine.float32_vectors
 
+        def values_ok(vector: Any) -> bool:
+            """The store's own rules: its float32 conversion in memory, else the list check."""
+            if float32:
+                return dense_rows([vector], dimension) is not None
+            return finite_float32(vector)
+
         def check(node: BaseNode, vector: Any, checked: bool) -> dict[str, Any]:
             """The node's extras (its legacy payload in that layout), once it passed.
 
@@ -429,9 +435,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             what = f"node {node.node_id!r}"
             if len(vector) != dimension:
                 raise DimensionMismatchError(dimension, len(vector), where=what)
-            if not checked and not (
-                dense_rows([vector], dimension) is not None if float32 else finite_float32(vector)
-            ):
+            if not checked and not values_ok(vector):
                 raise InvalidInputError(
                     f"the embedding of {what} contains NaN or infinity, a non-number, or a "
                     "number too large for a 32-bit float"
