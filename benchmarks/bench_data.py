@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -65,12 +67,14 @@ def make_dataset(n: int, dim: int, n_queries: int, k: int, seed: int = 7) -> Dat
     )
 
 
-def lookup_embeddings(dataset: Dataset) -> Any:
-    """A LangChain ``Embeddings`` that returns each text's precomputed vector (costs nothing).
+def lookup_embeddings(dataset: Dataset, delay: float = 0.0) -> Any:
+    """A LangChain ``Embeddings`` that returns each text's precomputed vector.
 
     The async methods are plain coroutines returning the same lists, so no thread executor is
     involved. Unknown texts (langchain-qdrant embeds ``"dummy_text"`` when it validates its
-    collection) get a fixed unit vector.
+    collection) get a fixed unit vector. ``delay`` (seconds) makes every call take that long,
+    as a remote embedding service would (``asyncio.sleep`` in the async methods, ``time.sleep``
+    in the sync ones); by default embedding costs nothing.
     """
     from langchain_core.embeddings import Embeddings
 
@@ -79,15 +83,23 @@ def lookup_embeddings(dataset: Dataset) -> Any:
 
     class LookupEmbeddings(Embeddings):
         def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            if delay:
+                time.sleep(delay)
             return [table.get(text, fallback) for text in texts]
 
         def embed_query(self, text: str) -> list[float]:
+            if delay:
+                time.sleep(delay)
             return table.get(text, fallback)
 
         async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+            if delay:
+                await asyncio.sleep(delay)
             return [table.get(text, fallback) for text in texts]
 
         async def aembed_query(self, text: str) -> list[float]:
+            if delay:
+                await asyncio.sleep(delay)
             return table.get(text, fallback)
 
     return LookupEmbeddings()

@@ -24,6 +24,9 @@ __all__ = ["SYSTEMS", "Context", "System", "unavailable_reason"]
 # server, 256 (a quarter of the round trips).
 RAW_BATCH_EMBEDDED = 64
 RAW_BATCH_SERVER = 256
+# Texts per embedding call with ``--embed-ms``: the LangChain stores' default batch size
+# (qdrant-aio's and langchain-qdrant's); raw embeds its batches in calls of the same size.
+EMBED_CALL_TEXTS = 64
 
 
 @dataclass
@@ -32,6 +35,10 @@ class Context:
     url: str | None
     counter: RequestCounter
     collection: str  # a fresh name for this system and round
+    embed_delay: float = 0.0  # seconds per embedding call (``--embed-ms``); 0: embedding is free
+
+    def embeddings(self) -> Any:
+        return lookup_embeddings(self.dataset, self.embed_delay)
 
     def async_client(self) -> AsyncQdrantClient:
         if self.url is None:
@@ -48,6 +55,10 @@ class System:
     name = ""
     label = ""
     module = ""  # what must import for the system to run
+    # Whether ingest embeds the texts itself (through the LangChain Embeddings). LlamaIndex
+    # nodes arrive embedded (LlamaIndex embeds before a store's add), so ``--embed-ms`` does
+    # not apply to those systems.
+    embeds_texts = True
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -99,6 +110,7 @@ class LlamaIndexStore(System):
 
     store: Any
     nodes: list[Any]
+    embeds_texts = False
 
     async def ingest(self) -> None:
         await self.store.async_add(self.nodes)
@@ -133,12 +145,20 @@ class RawClient(System):
     async def ingest(self) -> None:
         ds = self.ctx.dataset
         batch = RAW_BATCH_EMBEDDED if self.ctx.url is None else RAW_BATCH_SERVER
+        embeddings = self.ctx.embeddings() if self.ctx.embed_delay else None
         for start in range(0, ds.n, batch):
             stop = min(start + batch, ds.n)
+            vectors: list[list[float]] = ds.vectors[start:stop]
+            if embeddings is not None:
+                # Embed, then write: one step after the other, as a plain client does.
+                vectors = []
+                for first in range(start, stop, EMBED_CALL_TEXTS):
+                    texts = ds.texts[first : min(first + EMBED_CALL_TEXTS, stop)]
+                    vectors.extend(await embeddings.aembed_documents(texts))
             points = [
                 models.PointStruct(
                     id=ds.ids[i],
-                    vector={"dense": ds.vectors[i]},
+                    vector={"dense": vectors[i - start]},
                     payload={"page_content": ds.texts[i], "metadata": ds.metadatas[i]},
                 )
                 for i in range(start, stop)
@@ -174,7 +194,7 @@ class AioLangChain(LangChainStore):
         self.store = QdrantVectorStore(
             client=self.client,
             collection_name=self.ctx.collection,
-            embedding=lookup_embeddings(self.ctx.dataset),
+            embedding=self.ctx.embeddings(),
         )
 
     async def teardown(self) -> None:
@@ -239,7 +259,7 @@ class LangChainQdrant(LangChainStore):
         self.store = QdrantVectorStore(
             client=self.client,
             collection_name=self.ctx.collection,
-            embedding=lookup_embeddings(self.ctx.dataset),
+            embedding=self.ctx.embeddings(),
         )
 
     async def teardown(self) -> None:

@@ -3,7 +3,7 @@
     python benchmarks/run.py [--n 20000] [--dim 384] [--rounds 3] [--queries 200] [--k 10]
         [--concurrency 32] [--url URL]
         [--systems raw,aio-langchain,aio-llamaindex,langchain-qdrant,llamaindex-qdrant]
-        [--json PATH] [--quick]
+        [--embed-ms 0] [--json PATH] [--quick]
 
 Systems run interleaved, round by round (round r starts at system r and rotates), each on a
 fresh store of the same kind: embedded in memory by default, fresh collections on ``--url``.
@@ -70,6 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", default=None,
                         help="where to write the results (default benchmarks/results/<time>.json)")
     parser.add_argument("--seed", type=int, default=7, help="data seed (default 7)")
+    parser.add_argument("--embed-ms", type=float, default=0.0,
+                        help="each embedding call of 64 texts takes this long, as with a remote "
+                             "embedding service (default 0); LangChain stores and raw only")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: N=2000, rounds=1, queries=50 unless given")
     args = parser.parse_args(argv)
@@ -88,6 +91,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for key in ("n", "dim", "rounds", "queries", "k", "concurrency"):
         if getattr(args, key) < 1:
             parser.error(f"--{key} must be at least 1")
+    if not (math.isfinite(args.embed_ms) and args.embed_ms >= 0):
+        parser.error("--embed-ms must be a finite number of at least 0")
     return args
 
 
@@ -206,6 +211,11 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     names: list[str] = []
     for name in args.system_names:
         reason = unavailable_reason(name)
+        if reason is None and args.embed_ms and not SYSTEMS[name].embeds_texts:
+            reason = (
+                "its nodes arrive embedded (LlamaIndex embeds before add): "
+                "--embed-ms does not apply"
+            )
         if reason is None:
             names.append(name)
         else:
@@ -228,7 +238,10 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 gc.unfreeze()  # let the previous system's leftovers go; the data set stays
                 gc.collect()
                 gc.freeze()
-                ctx = Context(ds, args.url, counter, f"bench-{name}-{run_id}-r{r}")
+                ctx = Context(
+                    ds, args.url, counter, f"bench-{name}-{run_id}-r{r}",
+                    embed_delay=args.embed_ms / 1000,
+                )
                 print(f"round {r + 1}/{args.rounds}: {name} ...", file=sys.stderr, flush=True)
                 try:
                     per_system[name] = await measure(SYSTEMS[name](ctx), ds, args)
@@ -379,7 +392,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     mode = f"server {args.url}" if args.url else "embedded (in memory)"
     summary = (
         f"{mode}; N={args.n}, dim={args.dim}, k={args.k}, queries={args.queries}, "
-        f"concurrency={args.concurrency}, rounds={args.rounds}; medians over rounds, "
+        f"concurrency={args.concurrency}, rounds={args.rounds}"
+        + (f", {args.embed_ms:g} ms per embedding call" if args.embed_ms else "")
+        + "; medians over rounds, "
         f"(×) = ratio to raw AsyncQdrantClient; {info['cpu_count']} CPUs, "
         f"Python {info['python']}, qdrant-client {info['packages']['qdrant-client']}"
     )
@@ -395,6 +410,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "systems": args.system_names,
             "raw_batch_size": RAW_BATCH_EMBEDDED if args.url is None else RAW_BATCH_SERVER,
             "loop_probe_interval_ms": 1.0,
+            "embed_ms": args.embed_ms,
         },
         **results,
         "summary": summary,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_qdrant import QdrantVectorStore as PublicLangChainStore
@@ -40,6 +42,18 @@ def test_the_copy_lowercases_strings_and_drops_the_rest() -> None:
     assert caseless_copy({"a": "AbC", "n": 1, "l": ["X", 2], "d": {"k": "Ü"}, "e": {}}) == {
         "a": "abc", "l": ["x"], "d": {"k": "ü"}
     }
+
+
+def test_the_copy_reads_any_mapping_and_skips_every_kind_of_scalar() -> None:
+    frozen = MappingProxyType({"Name": "ÅSA", "inner": MappingProxyType({"t": "Q"})})
+    metadata = {
+        "flag": True, "ratio": 0.5, "none": None, "count": 3, "tuple": ("A", 1.5, "b"),
+        "proxy": frozen, "text": "MiXeD",
+    }
+    assert caseless_copy(metadata) == {
+        "tuple": ["a", "b"], "proxy": {"Name": "åsa", "inner": {"t": "q"}}, "text": "mixed",
+    }
+    assert caseless_copy(frozen) == {"Name": "åsa", "inner": {"t": "q"}}
 
 
 @pytest.mark.parametrize(

@@ -18,12 +18,13 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Generic, TypeVar, cast
 
 __all__ = [
     "LoopThread",
     "QueueThread",
+    "ReadAhead",
     "bridge_loop",
     "run_sync",
     "map_cooperatively",
@@ -289,3 +290,65 @@ async def map_cooperatively(
             part, index = work()
         results.extend(part)
     return results
+
+
+_END = object()  # what a read-ahead fetch returns at the end of its source
+
+
+class ReadAhead(Generic[T]):
+    """An async iterator over ``source`` that fetches the next item while the caller works.
+
+    As soon as item *n* is handed out, item *n + 1* is being fetched in a task of its own, so the
+    source's own waiting (an embedding service computing batch *n + 1*) overlaps whatever the
+    caller does with item *n* (checking it, handing it to storage). One item ahead at most.
+    :meth:`aclose` cancels a fetch still running and closes the source.
+    """
+
+    def __init__(self, source: AsyncIterable[T]) -> None:
+        self._iterator: AsyncIterator[T] = aiter(source)
+        self._fetch: asyncio.Task[T | object] | None = None
+        self._done = False
+
+    def __aiter__(self) -> ReadAhead[T]:
+        return self
+
+    async def _next(self) -> T | object:
+        try:
+            return await anext(self._iterator)
+        except StopAsyncIteration:
+            return _END
+
+    async def __anext__(self) -> T:
+        if self._done:
+            raise StopAsyncIteration
+        fetch = self._fetch or asyncio.ensure_future(self._next())
+        self._fetch = None
+        try:
+            item = await fetch
+        except BaseException:
+            self._done = True
+            if not fetch.done():  # the caller was cancelled while it waited: stop the fetch too
+                fetch.cancel()
+            raise
+        if item is _END:
+            self._done = True
+            raise StopAsyncIteration
+        self._fetch = asyncio.ensure_future(self._next())
+        return cast(T, item)  # not _END: an item of the source
+
+    async def aclose(self) -> None:
+        """Stop reading: cancel a fetch in progress and close the source (idempotent)."""
+        self._done = True
+        fetch, self._fetch = self._fetch, None
+        if fetch is not None:
+            fetch.cancel()
+            try:
+                await fetch
+            except asyncio.CancelledError:
+                if not fetch.cancelled():
+                    raise  # the caller itself is being cancelled
+            except Exception:  # noqa: BLE001 - an item nobody will read: its error is moot
+                pass
+        closer = getattr(self._iterator, "aclose", None)
+        if closer is not None:
+            await closer()

@@ -21,7 +21,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from ._logging import logger
-from .bridge import map_cooperatively, run_sync
+from .bridge import ReadAhead, map_cooperatively, run_sync
 from .coalesce import QueryCoalescer
 from .config import (
     DEFAULT_DENSE_NAME,
@@ -613,8 +613,11 @@ class QdrantEngine:
         sent: set[PointId] = set()
         reading: list[str] = []  # ids of the batch being validated and packed
         reading_from = 0  # where that batch's dispatched ids start in written_ids
+        # The next batch is produced (embedded, built) while this one is checked and handed
+        # to storage, not only while it is being written.
+        batches = ReadAhead(source)
         try:
-            async for raw_batch in source:
+            async for raw_batch in batches:
                 unique = dedupe_last_wins(list(raw_batch))
                 if not unique:
                     continue
@@ -644,11 +647,13 @@ class QdrantEngine:
                 await slots.acquire()
                 dispatch(request)
         except asyncio.CancelledError:
+            await batches.aclose()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         except Exception as error:  # bad input or an embedding failure mid-way
+            await batches.aclose()
             if not tasks:
                 raise  # nothing was sent: the caller sees the typed error itself
             source_error = error

@@ -157,14 +157,18 @@ def caseless_copy(value: Any) -> Any:
     Stored apart so that case-insensitive text filters (LangChain ``$ilike``, LlamaIndex
     ``TEXT_MATCH_INSENSITIVE``) are exact substring matches: Qdrant itself has none.
     """
+    # Plain types are tested first: an isinstance check against the Mapping ABC costs about
+    # 0.3 us, and metadata is mostly dicts of strings and numbers.
     if isinstance(value, str):
         return value.lower()
-    if isinstance(value, Mapping):
+    if isinstance(value, dict) or isinstance(value, Mapping):
         folded: dict[str, Any] = {}
         for key, item in value.items():
             if isinstance(item, str):  # the common case first: no recursion for scalars
                 folded[key] = item.lower()
-            elif isinstance(item, (Mapping, list, tuple)):
+            elif item is None or isinstance(item, (int, float)):
+                continue
+            elif isinstance(item, (dict, list, tuple)) or isinstance(item, Mapping):
                 inner = caseless_copy(item)
                 if inner:
                     folded[key] = inner
