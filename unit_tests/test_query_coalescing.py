@@ -1,14 +1,17 @@
-"""Concurrent searches sent together as batch queries (``coalesce_queries``), on the embedded
-store: the same results as one request per search, fewer requests, and failures kept apart."""
+"""Concurrent searches sent together as batch queries (``coalesce_queries``): the same results
+as one request per search, fewer requests, and failures kept apart; on by default for a server
+(checked through qdrant-client's REST code over a mock transport), off embedded."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from engine_support import RecordingClient, http_error, unit_vector
-from qdrant_client import QdrantClient
+from pydantic_core import to_jsonable_python
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 from qdrant_aio import (
     ConfigurationError,
@@ -167,3 +170,93 @@ def test_sync_callers_are_coalesced_on_their_own_loop() -> None:
 def test_bad_coalescing_options_raise(options: dict[str, int]) -> None:
     with pytest.raises(ConfigurationError):
         QueryCoalescing(**options)
+
+
+# ------------------------------------------------------------------ defaults, and a server
+
+
+class RestOverLocalMode:
+    """Answers the REST calls of a search (collection info, query, batch query) from a local
+    store, through httpx's MockTransport: the remote code path of qdrant-client, no server."""
+
+    def __init__(self) -> None:
+        self.local = QdrantClient(":memory:")
+        self.paths: list[str] = []
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.002)  # a round trip: requests overlap, as over a network
+        path = request.url.path
+        self.paths.append(f"{request.method} {path}")
+        parts = path.strip("/").split("/")  # collections/<name>[/points/query[/batch]]
+        name = parts[1]
+        result: Any
+        if request.method == "GET" and len(parts) == 2:
+            result = self.local.get_collection(name)
+        elif parts[2:] == ["points", "query"]:
+            body = models.QueryRequest.model_validate_json(request.content)
+            result = self.local.query_points(name, **_search_arguments(body))
+        elif parts[2:] == ["points", "query", "batch"]:
+            batch = models.QueryRequestBatch.model_validate_json(request.content)
+            result = self.local.query_batch_points(name, requests=batch.searches)
+        else:
+            return httpx.Response(404, json={"status": {"error": f"not here: {path}"}})
+        body = {"result": to_jsonable_python(result, by_alias=True, exclude_none=True),
+                "status": "ok", "time": 0.0}
+        return httpx.Response(200, json=body)
+
+
+def _search_arguments(body: models.QueryRequest) -> dict[str, Any]:
+    return {
+        "query": body.query, "using": body.using, "query_filter": body.filter,
+        "limit": body.limit, "with_payload": body.with_payload,
+    }
+
+
+def server_client(server: RestOverLocalMode) -> AsyncQdrantClient:
+    return AsyncQdrantClient(
+        url="http://qdrant.invalid:6333", transport=httpx.MockTransport(server.handle),
+        check_compatibility=False,
+    )
+
+
+def test_coalescing_is_on_for_a_server_and_off_embedded_by_default() -> None:
+    embedded = QdrantEngine()
+    assert embedded.query_coalescing is None
+    by_url = QdrantEngine(url="http://qdrant.invalid:6333")
+    assert by_url.query_coalescing == QueryCoalescing()
+    client = AsyncQdrantClient(url="http://qdrant.invalid:6333", check_compatibility=False)
+    by_client = QdrantEngine.from_client(client)
+    assert by_client.query_coalescing == QueryCoalescing()
+    off = QdrantEngine(url="http://qdrant.invalid:6333", coalesce_queries=None)
+    assert off.query_coalescing is None
+    chosen = QueryCoalescing(max_in_flight=2, max_batch=8)
+    assert QdrantEngine(coalesce_queries=chosen).query_coalescing == chosen  # embedded, asked for
+    for engine in (embedded, by_url, by_client, off):
+        engine.close()
+
+
+@pytest.mark.parametrize("value", [True, "on", 4])
+def test_a_coalescing_setting_of_another_kind_is_refused(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match="coalesce_queries"):
+        QdrantEngine(url="http://qdrant.invalid:6333", coalesce_queries=value)
+
+
+async def test_a_server_gets_concurrent_searches_in_batches_by_default() -> None:
+    server = RestOverLocalMode()
+    server.local.create_collection(
+        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
+    )
+    server.local.upsert("c", [
+        models.PointStruct(id=i, vector={"dense": unit_vector(f"p{i}")}, payload={"i": i})
+        for i in range(N)
+    ])
+    engine = QdrantEngine.from_client(server_client(server))
+    await engine.aquery("c", searches()[0])  # reads the collection's layout once
+    server.paths.clear()
+    got = await asyncio.gather(*(engine.aquery("c", s) for s in searches()))
+    assert [hits[0].payload["i"] for hits in got] == list(range(N))
+    alone = server.paths.count("POST /collections/c/points/query")
+    batches = server.paths.count("POST /collections/c/points/query/batch")
+    # The first four alone (the default max_in_flight), the rest together.
+    assert alone == 4 and 1 <= batches <= 4 and len(server.paths) == alone + batches
+    await engine.aclose()
