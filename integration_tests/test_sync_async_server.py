@@ -29,7 +29,7 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from qdrant_client import AsyncQdrantClient, QdrantClient
 
-from qdrant_aio import PointInput, QdrantEngine, SearchRequest
+from qdrant_aio import PointInput, QdrantEngine, QueryCoalescing, SearchRequest
 from qdrant_aio.engine import engine_for
 from qdrant_aio.langchain import QdrantVectorStore
 
@@ -195,9 +195,10 @@ async def test_async_calls_run_on_the_callers_loop_and_thread(
     assert {(s.thread.name, s.loop is loop) for s in log.take()} == {(BRIDGE_THREAD, False)}
 
 
-async def test_concurrent_async_calls_overlap_on_the_callers_loop(
+async def _twenty_concurrent_searches(
     engine: QdrantEngine, collection_name: str, log: RequestLog
-) -> None:
+) -> list[Sent]:
+    """Twenty searches gathered on this loop: what was sent for them (all answered right)."""
     await engine.aupsert(collection_name, [point(f"p{i}") for i in range(20)])
     log.take()
     log.max_in_flight = 0
@@ -207,8 +208,34 @@ async def test_concurrent_async_calls_overlap_on_the_callers_loop(
     ))
     assert [r[0].id for r in results] == [f"p{i}" for i in range(20)]
     sent = log.take()
-    assert len(sent) == 20 and all(s.thread is threading.current_thread() for s in sent)
-    assert log.max_in_flight > 1  # the searches were in flight together, not one by one
+    assert all(s.thread is threading.current_thread() for s in sent)
+    assert log.max_in_flight > 1  # the requests were in flight together, not one by one
+    return sent
+
+
+async def test_concurrent_async_calls_overlap_on_the_callers_loop(
+    engine: QdrantEngine, collection_name: str, log: RequestLog
+) -> None:
+    # By default a server gets the first few searches alone and the rest together, as
+    # batch queries (coalesce_queries="auto").
+    paths = [s.path for s in await _twenty_concurrent_searches(engine, collection_name, log)]
+    alone = sum(p.endswith("/points/query") for p in paths)
+    batches = sum(p.endswith("/points/query/batch") for p in paths)
+    assert alone == QueryCoalescing().max_in_flight and 1 <= batches <= 4
+    assert len(paths) == alone + batches
+
+
+async def test_without_coalescing_every_search_is_a_request_of_its_own(
+    qdrant_url: str, qdrant_api_key: str | None, collection_name: str, log: RequestLog
+) -> None:
+    engine = QdrantEngine(url=qdrant_url, api_key=qdrant_api_key, coalesce_queries=None,
+                          client_options={"event_hooks": log.hooks()})
+    try:
+        sent = await _twenty_concurrent_searches(engine, collection_name, log)
+        assert [s.path.rsplit("/", 2)[-2:] for s in sent] == [["points", "query"]] * 20
+    finally:
+        await engine.adelete_collection(collection_name)
+        await engine.aclose()
 
 
 async def test_a_users_async_client_serves_the_callers_loop(
