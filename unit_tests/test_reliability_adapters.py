@@ -821,6 +821,8 @@ async def test_cancelling_an_adapter_ingest_leaves_a_consistent_and_usable_store
     task = asyncio.create_task(h.add(items))
     assert await asyncio.to_thread(client.entered.wait, GUARD)
     task.cancel()
+    for _ in range(3):  # the cancellation reaches the task (and its job) before the release
+        await asyncio.sleep(0)
     client.release.set()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, GUARD)

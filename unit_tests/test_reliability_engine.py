@@ -106,20 +106,50 @@ async def test_ingest_of_10000_with_10_percent_failing_stores_each_exactly_once(
     await engine.aclose()
 
 
+class HeldUpserts(RecordingClient):
+    """Holds every upsert after the first until ``release`` is set (or 30 s pass)."""
+
+    def __init__(self, inner: QdrantClient) -> None:
+        super().__init__(inner)
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        call = super().__getattr__(name)
+        if name != "upsert":
+            return call
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            if self.count_calls("upsert"):
+                self.release.wait(30)
+            return call(*args, **kwargs)
+
+        return held
+
+
 async def test_cancelled_ingest_leaves_a_consistent_store_and_a_usable_engine() -> None:
-    engine = QdrantEngine(ingest=IngestOptions(batch_size=20, max_concurrent_upserts=2))
+    client = HeldUpserts(QdrantClient(":memory:"))
+    engine = QdrantEngine(
+        _transport=EmbeddedTransport(client=client),  # type: ignore[arg-type]
+        ingest=IngestOptions(batch_size=20, max_concurrent_upserts=2),
+    )
     inputs = docs(2_000)
     task = asyncio.create_task(engine.aupsert("c", inputs))
-    while await engine.acount("c") == 0:
-        await asyncio.sleep(0)
+    while not client.count_calls("upsert"):  # the first batch is being written
+        await asyncio.sleep(0.001)
     task.cancel()
+    for _ in range(3):  # the cancellation reaches the task (and its job) before the next write
+        await asyncio.sleep(0)
+    client.release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
     partial = await engine.ascroll_all("c")
     by_id = {p.id: p for p in inputs}
     for hit in partial:  # whatever landed is whole and correct
         assert hit.payload == dict(by_id[hit.id].payload)
-    assert len(partial) < 2_000
+    assert 0 < len(partial) < 2_000
+    written = client.count_calls("upsert")
+    await asyncio.sleep(0.05)
+    assert client.count_calls("upsert") == written  # nothing more is written once it returned
     # Running the same ingest again completes it, without duplicates.
     await engine.aupsert("c", inputs)
     assert await engine.acount("c") == 2_000

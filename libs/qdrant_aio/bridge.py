@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import contextvars
 import functools
 import inspect
 import os
@@ -26,6 +28,7 @@ __all__ = [
     "QueueThread",
     "ReadAhead",
     "bridge_loop",
+    "on_caller_loop",
     "run_sync",
     "map_cooperatively",
     "map_slice",
@@ -42,6 +45,12 @@ SLICE_SECONDS = 0.001
 # Threads qdrant-aio runs its loops on (storage, readers, the bridge).
 _own_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
+# Inside a job handed to a loop thread (LoopThread.run_job): the loop of the coroutine that
+# handed it over, where user code called from the job runs (see on_caller_loop).
+_CALLER_LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "qdrant_aio_caller_loop", default=None
+)
+
 
 class LoopThread:
     """An asyncio event loop served by one daemon thread."""
@@ -50,6 +59,12 @@ class LoopThread:
         self.name = name
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
+        # Jobs running on this loop (run_job), and the error to give the caller of each one
+        # stopped by stop_jobs; both touched only on this loop's thread.
+        self._jobs: set[asyncio.Task[Any]] = set()
+        self._stopped_jobs: weakref.WeakKeyDictionary[asyncio.Task[Any], BaseException] = (
+            weakref.WeakKeyDictionary()
+        )
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         _own_threads.add(self._thread)
         self._thread.start()
@@ -60,6 +75,9 @@ class LoopThread:
         self._loop.call_soon(self._ready.set)
         try:
             self._loop.run_forever()
+            # Whatever is left (a job submitted as the loop stopped) is cancelled and unwinds,
+            # so that no caller waits forever for a loop that is gone.
+            self._loop.run_until_complete(_cancel_leftover_tasks())
         finally:
             self._loop.close()
 
@@ -89,6 +107,63 @@ class LoopThread:
         if self.in_thread():
             return await coro
         return await asyncio.wrap_future(self.submit(coro))
+
+    async def run_job(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on this loop as a job of the calling coroutine.
+
+        Unlike :meth:`run_async`, the job runs in a copy of the caller's context (context
+        variables, such as tracing callbacks, carry over), user code it awaits through
+        :func:`on_caller_loop` goes back to the caller's loop, and a cancelled caller waits for
+        the job to unwind before it sees the cancellation, as if the job had run on its own
+        loop (so nothing of a cancelled add is still being written after the caller moved on).
+        """
+        if self.in_thread():
+            return await coro
+        caller = asyncio.get_running_loop()
+        outcome: asyncio.Future[T] = caller.create_future()
+        context = contextvars.copy_context()
+        context.run(_CALLER_LOOP.set, caller)
+        task: list[asyncio.Task[T]] = []
+
+        def report(done: asyncio.Task[T]) -> None:
+            self._jobs.discard(done)
+            stopped = self._stopped_jobs.pop(done, None)
+            with contextlib.suppress(RuntimeError):  # the caller's loop is already closed
+                caller.call_soon_threadsafe(_settle, outcome, done, stopped)
+
+        def start() -> None:
+            # Created inside the copy, so the task runs in (a copy of) the caller's context.
+            task.append(context.run(self._loop.create_task, coro))
+            self._jobs.add(task[0])
+            task[0].add_done_callback(report)
+
+        try:
+            if not self.is_alive():
+                raise RuntimeError(f"loop thread {self.name!r} is stopped")
+            self._loop.call_soon_threadsafe(start)  # RuntimeError once the loop is closed
+        except RuntimeError:
+            coro.close()
+            raise
+        try:
+            return await asyncio.shield(outcome)
+        except asyncio.CancelledError:
+            if outcome.done():  # the job itself was cancelled (or ended meanwhile)
+                raise
+            # FIFO: ``start`` has run by the time this callback does.
+            self._loop.call_soon_threadsafe(lambda: task[0].cancel())
+            while not outcome.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(outcome)
+            raise
+
+    async def stop_jobs(self, error: Callable[[], BaseException]) -> None:
+        """Cancel the jobs running on this loop and wait until they have unwound; the caller
+        of each gets a new ``error()``. To be awaited on this loop (a closing engine)."""
+        jobs = list(self._jobs)
+        for job in jobs:
+            self._stopped_jobs[job] = error()
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on this loop and block the calling thread until it is done."""
@@ -204,6 +279,51 @@ class QueueThread:
                 self._jobs.put(None)
         if wait and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+
+
+async def on_caller_loop(awaitable: Awaitable[T]) -> T:
+    """Await user code (an embedding model, an encoder) on the loop of the job's caller.
+
+    User objects are often bound to the loop they were made on (an HTTP client's connection
+    pool), so code of qdrant-aio's that runs as a job on one of its own loop threads
+    (:meth:`LoopThread.run_job`) hands such calls back to the caller's loop, which is waiting
+    for the job and free to run them. Outside a job, or already on that loop, it just awaits.
+    """
+    caller = _CALLER_LOOP.get()
+    if caller is None or caller is asyncio.get_running_loop():
+        return await awaitable
+
+    async def there() -> T:
+        return await awaitable
+
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(there(), caller))
+
+
+async def _cancel_leftover_tasks() -> None:
+    await asyncio.sleep(0)  # callbacks queued as the loop stopped run first (they may start tasks)
+    this = asyncio.current_task()
+    leftover = [task for task in asyncio.all_tasks() if task is not this]
+    for task in leftover:
+        task.cancel()
+    await asyncio.gather(*leftover, return_exceptions=True)
+
+
+def _settle(
+    outcome: asyncio.Future[T], task: asyncio.Task[T], stopped: BaseException | None
+) -> None:
+    """Give ``outcome`` (on the caller's loop) the result of a job's ``task`` (another loop);
+    ``stopped``: the error for a job that :meth:`LoopThread.stop_jobs` cancelled."""
+    if outcome.done():
+        return
+    if task.cancelled():
+        if stopped is not None:
+            outcome.set_exception(stopped)
+        else:
+            outcome.cancel()
+    elif (error := task.exception()) is not None:
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(task.result())
 
 
 _bridge: LoopThread | None = None

@@ -12,7 +12,7 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -276,6 +276,20 @@ class QdrantEngine:
                 function, items, STORAGE_SLICE_SECONDS, run_slice=transport.run_cpu
             )
         return await map_cooperatively(function, items)
+
+    async def arun_job(self, job: Coroutine[Any, Any, T]) -> T:
+        """Run ``job``, an adapter's work of several steps (an add), where it costs least.
+
+        Embedded: as one job on the storage thread, so that its per-point work (:meth:`amap`
+        runs inline there) and its writes follow each other on one thread with no hand-over
+        through the caller's loop; user code inside it (embedding models, encoders) must be
+        awaited through :func:`qdrant_aio.bridge.on_caller_loop`, which runs it on the caller's
+        loop. Server: here, on the caller's loop.
+        """
+        transport = self._transport
+        if isinstance(transport, EmbeddedTransport):
+            return await transport.run_job(job)
+        return await job
 
     def __repr__(self) -> str:
         state = ", closed" if self._closed else ""
@@ -570,10 +584,13 @@ class QdrantEngine:
             total = len(point_list)
             source = _single_batch(point_list)
         progress = Progress(show_progress, total, f"upserting into {collection_name}")
+        ingest = self._ingest(collection_name, source, spec, options, expected_ids, progress)
         try:
-            return await self._ingest(
-                collection_name, source, spec, options, expected_ids, progress
-            )
+            if source is points:
+                # The caller's own async iterable is read on the caller's loop, where its
+                # code (embedding, reading files) expects to run.
+                return await ingest
+            return await self.arun_job(ingest)  # nothing but the engine's own work
         finally:
             progress.close()
 

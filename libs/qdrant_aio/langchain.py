@@ -19,7 +19,7 @@ from langchain_core.vectorstores import VectorStore
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from typing_extensions import Self
 
-from .bridge import run_sync
+from .bridge import on_caller_loop, run_sync
 from .config import CollectionLayout, CollectionSpec, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import CollectionNotFoundError, ConfigurationError, InvalidInputError
@@ -282,7 +282,8 @@ class QdrantVectorStore(VectorStore):
         sparse: list[models.SparseVector] = []
         for start in range(0, len(texts), batch_size):
             part = texts[start : start + batch_size]
-            part_dense, part_sparse = await self._aembed_documents(part)
+            # The user's models run on the caller's loop (this may run on the storage thread).
+            part_dense, part_sparse = await on_caller_loop(self._aembed_documents(part))
             dense.extend(part_dense or [])
             sparse.extend(part_sparse or [])
         # One mode per store: a kind is either embedded for every text or for none.
@@ -349,16 +350,22 @@ class QdrantVectorStore(VectorStore):
         if size < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {size}")
         if inputs.keep:
-            legacy = await self._probe.alegacy(self._engine, self.collection_name)
-            await self._engine.aupsert(
-                self.collection_name,
-                self._point_batches(inputs, size, legacy),
-                self._spec,
-                expected_ids=[inputs.ids[i] for i in inputs.keep],
-                show_progress=show_progress,
-            )
-            self._probe.settle(legacy)
+            await self._engine.arun_job(self._aupsert_inputs(inputs, size, show_progress))
         return inputs.ids
+
+    async def _aupsert_inputs(
+        self, inputs: TextInputs, batch_size: int, show_progress: bool
+    ) -> None:
+        """Embed, build and write checked inputs (one engine job: see ``arun_job``)."""
+        legacy = await self._probe.alegacy(self._engine, self.collection_name)
+        await self._engine.aupsert(
+            self.collection_name,
+            self._point_batches(inputs, batch_size, legacy),
+            self._spec,
+            expected_ids=[inputs.ids[i] for i in inputs.keep],
+            show_progress=show_progress,
+        )
+        self._probe.settle(legacy)
 
     def add_texts(
         self,

@@ -36,7 +36,7 @@ from llama_index.core.vector_stores.types import (
 )
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-from .bridge import run_sync
+from .bridge import on_caller_loop, run_sync
 from .config import CollectionSpec, IngestOptions, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import (
@@ -398,6 +398,10 @@ class QdrantVectorStore(BasePydanticVectorStore):
         nodes = list(nodes)
         if not nodes:
             return []
+        return await self.engine.arun_job(self._aadd_nodes(nodes, show_progress))
+
+    async def _aadd_nodes(self, nodes: list[BaseNode], show_progress: bool) -> list[str]:
+        """Check and write nodes (one engine job: see ``QdrantEngine.arun_job``)."""
         # Every node is checked and sized before anything is written; its payload is built
         # when its batch is, so a server already receives the first batches meanwhile and few
         # payloads are alive at once. Per-node work goes through the engine's amap (off the
@@ -483,7 +487,8 @@ class QdrantVectorStore(BasePydanticVectorStore):
                 sparse: list[models.SparseVector | None] = [None] * len(chunk)
                 if encoder is not None:
                     texts = [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in chunk]
-                    sparse = list(await aencode_documents(encoder, texts))
+                    # A user's encoder runs where it would without the job: see on_caller_loop.
+                    sparse = list(await on_caller_loop(aencode_documents(encoder, texts)))
 
                 def point(j: int) -> PointInput:
                     i = chunk[j]  # noqa: B023 - used before the next chunk starts
