@@ -9,6 +9,7 @@ import contextvars
 import threading
 from typing import Any
 
+import numpy as np
 import pytest
 from engine_support import unit_vector
 from langchain_core.embeddings import Embeddings
@@ -317,3 +318,48 @@ async def test_a_job_left_on_a_stopped_loop_thread_is_cancelled_not_stranded() -
     thread.stop()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 10)
+
+
+async def test_the_callers_loop_keeps_running_while_a_job_works_through_numpy_slices() -> None:
+    # numpy releases and retakes the interpreter lock many times a millisecond; without a real
+    # hand-over between slices the loop waiting for the lock starved for the whole job.
+    engine = QdrantEngine()
+    rows = np.random.default_rng(7).random((64, 384)).tolist()
+    ticks = 0
+    done = False
+
+    def convert(_: int) -> bool:
+        for _ in range(4):
+            matrix = np.asarray(rows).astype(np.float32)
+            assert np.isfinite(matrix).all()
+        return True
+
+    async def job() -> int:
+        slices_before = len(engine_slices)
+        assert all(await engine.amap(convert, range(300)))
+        return len(engine_slices) - slices_before
+
+    engine_slices: list[int] = []
+    original = engine._transport.run_cpu  # type: ignore[attr-defined]
+
+    async def counted(work: Any) -> Any:
+        engine_slices.append(1)
+        return await original(work)
+
+    engine._transport.run_cpu = counted  # type: ignore[attr-defined]
+
+    async def probe() -> None:
+        nonlocal ticks
+        while not done:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    watcher = asyncio.ensure_future(probe())
+    await asyncio.sleep(0)
+    ticks = 0
+    slices = await engine.arun_job(job())
+    done = True
+    await watcher
+    assert slices >= 20  # the job really was many slices long
+    assert ticks >= slices // 2, (ticks, slices)  # the loop ran between them (starved: ~1/4)
+    await engine.aclose()

@@ -29,7 +29,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient
 
 from ._logging import logger
 from .blas import side_by_side_blas
-from .bridge import LoopThread, QueueThread
+from .bridge import LoopThread, QueueThread, hand_over_gil
 from .errors import ConfigurationError, EngineClosedError, StorageLockedError
 
 __all__ = ["Transport", "EmbeddedTransport", "RemoteTransport", "is_embedded_client"]
@@ -201,8 +201,10 @@ class EmbeddedTransport:
             raise EngineClosedError("the engine is closed")
         if self._storage.in_thread():
             # Inside a job on the storage thread: let other calls queued there (another
-            # caller's write) go between two slices, as they would between two hand-overs.
+            # caller's write) go between two slices, as they would between two hand-overs,
+            # and let your loop's thread have the interpreter lock (see hand_over_gil).
             await asyncio.sleep(0)
+            hand_over_gil()
             return work()
         return await self._storage.run_async(_call(work))
 
