@@ -22,7 +22,6 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from langchain_fakes import AsyncSparseEmbeddings, SyncSparseEmbeddings, TableEmbeddings
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-import qdrant_aio.langchain
 from qdrant_aio import (
     CollectionMismatchError,
     CollectionNotFoundError,
@@ -319,9 +318,8 @@ def test_duplicate_ids_in_one_call_keep_the_last(engine: QdrantEngine) -> None:
 async def test_ingestion_streams_batches_and_embedding_overlaps_upserts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Requests and hand-overs of 2 points, so that the engine sends one while the next batch is
-    # embedded.
-    monkeypatch.setattr(qdrant_aio.langchain, "HANDOVER_TEXTS", 2)
+    # Requests of 2 points (so hand-overs of 2 texts too), so that the engine sends one while
+    # the next batch is embedded.
     engine = QdrantEngine(ingest=IngestOptions(batch_size=2))
     texts = [f"t{i}" for i in range(6)]
     embeddings = TableEmbeddings({t: unit(1.0, float(i)) for i, t in enumerate(texts)})
@@ -365,7 +363,7 @@ async def test_ingestion_streams_batches_and_embedding_overlaps_upserts(
 async def test_embedding_calls_keep_batch_size_while_hand_overs_group_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    engine = QdrantEngine()
+    engine = QdrantEngine(ingest=IngestOptions(batch_size=256))  # a server's request size
     texts = [f"t{i}" for i in range(600)]
     embeddings = TableEmbeddings({t: unit(1.0, float(i)) for i, t in enumerate(texts)})
     store = store_on(engine, embedding=embeddings)  # default batch_size: 64, as langchain-qdrant

@@ -15,7 +15,7 @@ from engine_support import unit_vector
 from langchain_core.embeddings import Embeddings
 from llama_index.core.schema import TextNode
 
-from qdrant_aio import EngineClosedError, PointInput, QdrantEngine
+from qdrant_aio import EngineClosedError, IngestOptions, PointInput, QdrantEngine
 from qdrant_aio.bridge import LoopThread, on_caller_loop
 from qdrant_aio.langchain import QdrantVectorStore as LangChainStore
 from qdrant_aio.llama_index import QdrantVectorStore as LlamaIndexStore
@@ -363,3 +363,31 @@ async def test_the_callers_loop_keeps_running_while_a_job_works_through_numpy_sl
     assert slices >= 20  # the job really was many slices long
     assert ticks >= slices // 2, (ticks, slices)  # the loop ran between them (starved: ~1/4)
     await engine.aclose()
+
+
+async def test_an_engine_without_ingest_options_sends_64_points_embedded_and_256_to_a_server(
+) -> None:
+    embedded = QdrantEngine()
+    server = QdrantEngine(url="http://qdrant.invalid:6333")
+    given = QdrantEngine(ingest=IngestOptions(batch_size=500))
+    assert embedded.ingest_options.batch_size == 64
+    assert server.ingest_options.batch_size == 256 == IngestOptions().batch_size
+    assert given.ingest_options.batch_size == 500
+    # A LangChain store hands the engine one upsert's worth of texts at a time.
+    seen: list[int] = []
+    store = LangChainStore(client=embedded, collection_name="docs", embedding=WhereEmbeddings())
+    original = embedded.aupsert
+
+    async def upsert(collection: str, batches: Any, *args: Any, **kwargs: Any) -> Any:
+        async def counted() -> Any:
+            async for batch in batches:
+                seen.append(len(batch))
+                yield batch
+
+        return await original(collection, counted(), *args, **kwargs)
+
+    embedded.aupsert = upsert  # type: ignore[method-assign]
+    await store.aadd_texts([f"t{i}" for i in range(150)], ids=[f"t{i}" for i in range(150)])
+    assert seen == [64, 64, 22]
+    for engine in (embedded, server, given):
+        await engine.aclose()
