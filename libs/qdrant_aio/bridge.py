@@ -155,8 +155,10 @@ class LoopThread:
         except asyncio.CancelledError:
             if outcome.done():  # the job itself was cancelled (or ended meanwhile)
                 raise
-            # FIFO: ``start`` has run by the time this callback does.
-            self._loop.call_soon_threadsafe(lambda: task[0].cancel())
+            # FIFO: ``start`` has run by the time this callback does. (A loop closed meanwhile
+            # has cancelled its leftover tasks itself.)
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(lambda: task[0].cancel())
             while not outcome.done():
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(outcome)
