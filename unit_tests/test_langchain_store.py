@@ -22,6 +22,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from langchain_fakes import AsyncSparseEmbeddings, SyncSparseEmbeddings, TableEmbeddings
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
+import qdrant_aio.langchain
 from qdrant_aio import (
     CollectionMismatchError,
     CollectionNotFoundError,
@@ -318,8 +319,9 @@ def test_duplicate_ids_in_one_call_keep_the_last(engine: QdrantEngine) -> None:
 async def test_ingestion_streams_batches_and_embedding_overlaps_upserts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Requests of 2 points (so hand-overs of 2 texts too), so that the engine sends one while
+    # Requests of 2 points, and trips to embed of 2 texts, so that the engine sends one while
     # the next batch is embedded.
+    monkeypatch.setattr(qdrant_aio.langchain, "EMBED_TRIP_TEXTS", 2)
     engine = QdrantEngine(ingest=IngestOptions(batch_size=2))
     texts = [f"t{i}" for i in range(6)]
     embeddings = TableEmbeddings({t: unit(1.0, float(i)) for i, t in enumerate(texts)})

@@ -48,6 +48,7 @@ from reliability_support import (
     harness,
 )
 
+import qdrant_aio.langchain
 from qdrant_aio import (
     CollectionMismatchError,
     CollectionNotFoundError,
@@ -190,9 +191,11 @@ def _service_failure(call: int, vectors: list[list[float]]) -> list[list[float]]
 )
 async def test_langchain_embeddings_failing_in_a_later_batch_list_the_ids_not_written(
     hook: Callable[[int, list[list[float]]], list[list[float]]], cause: type[BaseException],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Documented: earlier batches are written; IngestError lists every id that is not."""
-    # Hand-overs to the engine of one embedding call each: they follow its request size.
+    # Trips to embed of one embedding call each (256 texts by default).
+    monkeypatch.setattr(qdrant_aio.langchain, "EMBED_TRIP_TEXTS", 3)
     engine, _ = faulty_engine(batch_size=3)
     h = LangChainHarness(engine, "c", batch_size=3)
     h.embeddings.hook = hook

@@ -391,3 +391,27 @@ async def test_an_engine_without_ingest_options_sends_64_points_embedded_and_256
     assert seen == [64, 64, 22]
     for engine in (embedded, server, given):
         await engine.aclose()
+
+
+async def test_an_embedded_langchain_add_embeds_256_texts_per_trip_to_the_callers_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import qdrant_aio.langchain as langchain_module
+
+    trips: list[int] = []
+    original = langchain_module.on_caller_loop
+
+    async def counted(awaitable: Any) -> Any:
+        result = await original(awaitable)
+        trips.append(len(result[0]))
+        return result
+
+    monkeypatch.setattr(langchain_module, "on_caller_loop", counted)
+    embeddings = WhereEmbeddings()
+    store = LangChainStore(collection_name="docs", embedding=embeddings)  # calls of 64 texts
+    texts = [f"t{i}" for i in range(600)]
+    await store.aadd_texts(texts, ids=texts)
+    assert trips == [256, 256, 88]  # one trip each, instead of one per embedding call
+    assert len(embeddings.calls) == 10  # 4 + 4 + 2 calls of at most 64 texts
+    assert await store.engine.acount("docs") == 600
+    await store.aclose()
