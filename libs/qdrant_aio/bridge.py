@@ -65,12 +65,9 @@ class LoopThread:
         self.name = name
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        # Jobs running on this loop (run_job), and the error to give the caller of each one
-        # stopped by stop_jobs; both touched only on this loop's thread.
-        self._jobs: set[asyncio.Task[Any]] = set()
-        self._stopped_jobs: weakref.WeakKeyDictionary[asyncio.Task[Any], BaseException] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Jobs running on this loop (run_job), each with the error for its caller once
+        # stop_jobs has stopped it (None until then); touched only on this loop's thread.
+        self._jobs: dict[asyncio.Task[Any], BaseException | None] = {}
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         _own_threads.add(self._thread)
         self._thread.start()
@@ -132,15 +129,14 @@ class LoopThread:
         task: list[asyncio.Task[T]] = []
 
         def report(done: asyncio.Task[T]) -> None:
-            self._jobs.discard(done)
-            stopped = self._stopped_jobs.pop(done, None)
+            stopped = self._jobs.pop(done, None)
             with contextlib.suppress(RuntimeError):  # the caller's loop is already closed
                 caller.call_soon_threadsafe(_settle, outcome, done, stopped)
 
         def start() -> None:
             # Created inside the copy, so the task runs in (a copy of) the caller's context.
             task.append(context.run(self._loop.create_task, coro))
-            self._jobs.add(task[0])
+            self._jobs[task[0]] = None
             task[0].add_done_callback(report)
 
         try:
@@ -169,7 +165,7 @@ class LoopThread:
         of each gets a new ``error()``. To be awaited on this loop (a closing engine)."""
         jobs = list(self._jobs)
         for job in jobs:
-            self._stopped_jobs[job] = error()
+            self._jobs[job] = error()
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
 

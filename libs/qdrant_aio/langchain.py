@@ -277,13 +277,7 @@ class QdrantVectorStore(VectorStore):
     async def _aembed_group(
         self, texts: list[str], batch_size: int
     ) -> tuple[list[list[float]] | None, list[models.SparseVector] | None]:
-        """Embed ``texts`` in calls of at most ``batch_size`` texts, one after another, all on
-        the caller's loop: the user's models run there (this may run on the storage thread)."""
-        return await on_caller_loop(self._aembed_calls(texts, batch_size))
-
-    async def _aembed_calls(
-        self, texts: list[str], batch_size: int
-    ) -> tuple[list[list[float]] | None, list[models.SparseVector] | None]:
+        """Embed ``texts`` in calls of at most ``batch_size`` texts, one after another."""
         dense: list[list[float]] = []
         sparse: list[models.SparseVector] = []
         for start in range(0, len(texts), batch_size):
@@ -312,8 +306,10 @@ class QdrantVectorStore(VectorStore):
         trip = group * max(1, EMBED_TRIP_TEXTS // group)
         for first in range(0, len(inputs.keep), trip):
             trip_positions = inputs.keep[first : first + trip]
-            dense, sparse = await self._aembed_group(
-                [inputs.texts[i] for i in trip_positions], batch_size
+            # All of a trip's calls on the caller's loop, where the user's models run (this
+            # may run on the storage thread): one trip there and back, not one per call.
+            dense, sparse = await on_caller_loop(
+                self._aembed_group([inputs.texts[i] for i in trip_positions], batch_size)
             )
             for offset in range(0, len(trip_positions), group):
 
