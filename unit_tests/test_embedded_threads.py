@@ -88,6 +88,63 @@ async def test_reads_run_side_by_side_and_never_beside_a_write() -> None:
     await engine.aclose()
 
 
+def record_local_calls(client: QdrantClient, slow: threading.Event) -> list[Any]:
+    """Record when each call reached ``client``'s local store, and on which thread; while
+    ``slow`` is set, each call first sleeps 30 ms (releasing the GIL, as a search's numpy does)."""
+    local: Any = client._client
+    intervals: list[tuple[str, float, float, str]] = []
+    lock = threading.Lock()
+
+    def recorded(name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            if slow.is_set():
+                time.sleep(0.03)
+            result = real(*args, **kwargs)
+            end, thread = time.perf_counter(), threading.current_thread().name
+            with lock:
+                intervals.append((name, start, end, thread))
+            return result
+
+        return call
+
+    for name in (*READ_METHODS, "upsert"):
+        setattr(local, name, recorded(name, getattr(local, name)))
+    return intervals
+
+
+async def test_a_sync_clients_reads_are_plain_calls_on_readers_side_by_side_never_beside_a_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The path every default embedded engine takes: no coroutine, no loop turn on the reader.
+    def no_coroutines(*_: Any) -> Any:
+        raise AssertionError("a sync client's read went through a coroutine")
+
+    monkeypatch.setattr(QueueThread, "submit", no_coroutines)
+    client = QdrantClient(":memory:")
+    slow = threading.Event()
+    intervals = record_local_calls(client, slow)
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client, readers=2))
+    await engine.aupsert("c", points(20))
+    slow.set()
+    intervals.clear()
+    searches = [
+        engine.aquery("c", SearchRequest(dense=unit_vector(f"p{i}"), limit=1)) for i in range(6)
+    ]
+    writes = [engine.aupsert("c", points(3, prefix=f"w{j}-")) for j in range(3)]
+    results = await asyncio.gather(*searches, *writes)
+    assert [hits[0].id for hits in results[:6]] == [f"p{i}" for i in range(6)]
+    reads = [i for i in intervals if i[0] in READ_METHODS]
+    writes_done = [i for i in intervals if i[0] == "upsert"]
+    assert len(reads) == 6 and len(writes_done) == 3
+    assert {i[3] for i in reads} == {"qdrant-aio-reader-0", "qdrant-aio-reader-1"}
+    assert {i[3] for i in writes_done} == {"qdrant-aio-storage"}
+    assert any(overlaps(a, b) for a in reads for b in reads if a is not b), "reads never overlapped"
+    assert not any(overlaps(r, w) for r in reads for w in writes_done), "a read ran beside a write"
+    await engine.aclose()
+    client.close()
+
+
 async def test_searches_run_on_reader_threads_by_default() -> None:
     engine = QdrantEngine()
     transport = engine._transport
@@ -437,6 +494,67 @@ async def test_queue_thread_skips_a_cancelled_call() -> None:
     first.result(timeout=5)
     worker.stop()
     assert ran == [] and skipped.cancelled()
+
+
+async def test_queue_thread_calls_functions_in_order_and_hands_back_results_and_errors() -> None:
+    worker = QueueThread("test-queue-thread-calls")
+    order: list[int] = []
+
+    def step(i: int) -> str:
+        order.append(i)
+        return threading.current_thread().name
+
+    def fail() -> None:
+        raise KeyError("boom")
+
+    def stop_iteration() -> None:
+        raise StopIteration  # an asyncio future cannot carry it: it arrives as a RuntimeError
+
+    calls = [asyncio.ensure_future(worker.call(lambda i=i: step(i))) for i in range(5)]
+    assert await asyncio.gather(*calls) == ["test-queue-thread-calls"] * 5
+    assert order == [0, 1, 2, 3, 4]
+    with pytest.raises(KeyError, match="boom"):
+        await worker.call(fail)
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await worker.call(stop_iteration)
+    worker.stop()
+    assert not worker.thread.is_alive()
+    with pytest.raises(RuntimeError, match="stopped"):
+        await worker.call(lambda: step(9))
+    assert order == [0, 1, 2, 3, 4]
+
+
+async def test_queue_thread_skips_a_function_whose_caller_was_cancelled() -> None:
+    worker = QueueThread("test-queue-thread-call-cancel")
+    gate = threading.Event()
+    ran: list[str] = []
+    first = asyncio.ensure_future(worker.call(lambda: gate.wait(5)))
+    skipped = asyncio.ensure_future(worker.call(lambda: ran.append("skipped")))
+    await asyncio.sleep(0.01)  # both queued; the first is running
+    skipped.cancel()
+    gate.set()
+    assert await first is True
+    with pytest.raises(asyncio.CancelledError):
+        await skipped
+    worker.stop()
+    assert ran == []
+
+
+async def test_a_call_whose_loop_closed_meanwhile_does_not_break_the_thread() -> None:
+    worker = QueueThread("test-queue-thread-closed-loop")
+    gate = threading.Event()
+
+    def in_another_loop() -> None:
+        async def start() -> None:
+            asyncio.ensure_future(worker.call(lambda: gate.wait(5)))
+            await asyncio.sleep(0.01)
+
+        asyncio.run(start())  # leaves the call pending and closes its loop
+
+    await asyncio.to_thread(in_another_loop)
+    gate.set()  # the result has no loop to go to
+    assert await asyncio.wait_for(worker.call(lambda: "still serving"), 10) == "still serving"
+    worker.stop()
 
 
 async def test_a_folder_store_reads_one_at_a_time_and_its_searches_stay_exact(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import sys
 import threading
@@ -102,6 +103,11 @@ class EmbeddedTransport:
                 self._stop_threads()
                 raise
         self._client: QdrantClient | AsyncQdrantClient = client
+        # A sync qdrant-client client answers reads with values: a reader runs them as plain
+        # calls, with no event-loop turn on its thread (~0.24 ms less per search, measured
+        # around a 13 ms search). Anything else (an AsyncQdrantClient, a wrapper) may return
+        # awaitables, which run on the reader's own loop.
+        self._reads_return_values = isinstance(client, QdrantClient)
         # The local store inside a qdrant-client client (None for anything else, e.g. a test
         # wrapper): upserts go straight to it, and it says whether it writes to a folder.
         local = _local_store(client)
@@ -155,6 +161,8 @@ class EmbeddedTransport:
             # switch BLAS threads back and forth after every search.
             with self._search_scope():
                 try:
+                    if self._reads_return_values:
+                        return await reader.call(functools.partial(self._read_now, method, kwargs))
                     future = reader.submit(self._shared(method, kwargs))
                 except RuntimeError as error:  # closed after the check in call()
                     raise EngineClosedError("the engine is closed") from error
@@ -162,6 +170,10 @@ class EmbeddedTransport:
         finally:
             with self._reading_lock:
                 self._reading[reader] -= 1
+
+    def _read_now(self, method: str, kwargs: dict[str, Any]) -> Any:
+        with self._rw.reading():
+            return getattr(self._client, method)(**kwargs)
 
     async def _shared(self, method: str, kwargs: dict[str, Any]) -> Any:
         with self._rw.reading():
