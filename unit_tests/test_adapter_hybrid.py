@@ -411,3 +411,40 @@ async def test_a_user_encoder_runs_off_the_loop_in_the_llama_index_store(kind: s
     store.add([TextNode(id_="b", text="sync add", embedding=EMB.embed_query("b"))])
     assert len(encoder.on_a_loop) == 3 and not any(encoder.on_a_loop)
     await store.aclose()
+
+
+async def test_llama_index_encodes_several_batches_per_trip_to_the_loop_and_keeps_each_nodes_vector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Batches of 2 points, trips of 4 texts: 7 nodes take 2 trips and 4 encoder calls of <= 2.
+    import qdrant_aio.llama_index
+
+    monkeypatch.setattr(qdrant_aio.llama_index, "EMBED_TRIP_TEXTS", 4)
+    trips: list[int] = []
+    real_trip = qdrant_aio.llama_index.on_caller_loop
+
+    async def counted(awaitable: Any) -> Any:
+        trips.append(1)
+        return await real_trip(awaitable)
+
+    monkeypatch.setattr(qdrant_aio.llama_index, "on_caller_loop", counted)
+    calls: list[int] = []
+
+    class SizedEncoder(RecordingEncoder):
+        def encode_documents(self, texts: Sequence[str]) -> list[models.SparseVector]:
+            calls.append(len(texts))
+            return super().encode_documents(texts)
+
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
+    store = LlamaIndexStore("x", enable_hybrid=True, sparse_encoder=SizedEncoder(), batch_size=2)
+    await store.async_add(
+        [TextNode(id_=w, text=f"{w} word", embedding=EMB.embed_query(w)) for w in words]
+    )
+    assert calls == [2, 2, 2, 1]
+    assert len(trips) == 2
+    for word in words:  # every node got its own text's sparse vector
+        result = await store.aquery(
+            VectorStoreQuery(query_str=word, similarity_top_k=1, mode=VectorStoreQueryMode.SPARSE)
+        )
+        assert result.ids == [word]
+    await store.aclose()

@@ -49,6 +49,7 @@ from reliability_support import (
 )
 
 import qdrant_aio.langchain
+import qdrant_aio.llama_index
 from qdrant_aio import (
     CollectionMismatchError,
     CollectionNotFoundError,
@@ -237,8 +238,11 @@ async def test_llama_index_checks_every_node_before_anything_is_written(defect: 
 
 
 async def test_llama_index_sparse_encoder_failing_in_a_later_batch_lists_the_ids_not_written(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The one thing a LlamaIndex store computes per batch: the same rule as LangChain's."""
+    # One batch per trip to the loop: the first batch is written before the second is encoded.
+    monkeypatch.setattr(qdrant_aio.llama_index, "EMBED_TRIP_TEXTS", 3)
     calls: list[int] = []
 
     def flaky(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:

@@ -19,7 +19,7 @@ from langchain_core.vectorstores import VectorStore
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from typing_extensions import Self
 
-from .bridge import on_caller_loop, run_sync
+from .bridge import EMBED_TRIP_TEXTS, on_caller_loop, run_sync
 from .config import CollectionLayout, CollectionSpec, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import CollectionNotFoundError, ConfigurationError, InvalidInputError
@@ -43,10 +43,6 @@ __all__ = ["QdrantVectorStore", "RetrievalMode"]
 
 # Texts per embedding call, as in langchain-qdrant (some providers cap a request near 100).
 DEFAULT_EMBED_BATCH = 64
-# Texts embedded per trip to your loop (several calls of ``batch_size``, one after another) while
-# an add writes them in smaller batches: from an embedded add's storage job each trip there and
-# back costs CPU time, measured ~0.5 ms (16% of a 20,000-text add at one trip per 64 texts).
-EMBED_TRIP_TEXTS = 256
 
 Client = QdrantEngine | AsyncQdrantClient | QdrantClient
 FilterLike = models.Filter | Mapping[str, Any] | None

@@ -36,7 +36,7 @@ from llama_index.core.vector_stores.types import (
 )
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-from .bridge import on_caller_loop, run_sync
+from .bridge import EMBED_TRIP_TEXTS, on_caller_loop, run_sync
 from .config import CollectionSpec, IngestOptions, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import (
@@ -481,25 +481,33 @@ class QdrantVectorStore(BasePydanticVectorStore):
         order = sorted(last.values())  # duplicates in one call: the last one wins
         encoder = self._encoder
 
+        batch = options.batch_size
+        trip = batch * max(1, EMBED_TRIP_TEXTS // batch)
+
         async def point_batches() -> AsyncIterator[list[PointInput]]:
-            for start in range(0, len(order), options.batch_size):
-                chunk = order[start : start + options.batch_size]
-                sparse: list[models.SparseVector | None] = [None] * len(chunk)
+            for first in range(0, len(order), trip):
+                trip_nodes = order[first : first + trip]
+                sparse: list[models.SparseVector | None] = [None] * len(trip_nodes)
                 if encoder is not None:
-                    texts = [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in chunk]
-                    # A user's encoder runs where it would without the job: see on_caller_loop.
-                    sparse = list(await on_caller_loop(aencode_documents(encoder, texts)))
+                    texts = [
+                        nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in trip_nodes
+                    ]
+                    # A user's encoder runs where it would without the job (see on_caller_loop),
+                    # in calls of one batch: one trip to your loop for several calls.
+                    sparse = list(await on_caller_loop(aencode_documents(encoder, texts, batch)))
+                for start in range(0, len(trip_nodes), batch):
 
-                def point(j: int) -> PointInput:
-                    i = chunk[j]  # noqa: B023 - used before the next chunk starts
-                    payload = kept[i] if legacy else node_to_payload(nodes[i], layout, kept[i])
-                    kept[i] = _HANDED_OVER  # the engine holds the payload from here on
-                    return PointInput(
-                        ids[i], payload, vectors[i], sparse[j],  # noqa: B023
-                        payload_size=sizes[i],
-                    )
+                    def point(j: int) -> PointInput:
+                        k = start + j  # noqa: B023 - used before the next batch starts
+                        i = trip_nodes[k]  # noqa: B023
+                        payload = kept[i] if legacy else node_to_payload(nodes[i], layout, kept[i])
+                        kept[i] = _HANDED_OVER  # the engine holds the payload from here on
+                        return PointInput(
+                            ids[i], payload, vectors[i], sparse[k],  # noqa: B023
+                            payload_size=sizes[i],
+                        )
 
-                yield await self.engine.amap(point, range(len(chunk)))
+                    yield await self.engine.amap(point, range(min(batch, len(trip_nodes) - start)))
 
         await self.engine.aupsert(
             self.collection_name,

@@ -8,6 +8,7 @@ new sparse vectors are created with the IDF modifier, so scores stay right as th
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -94,17 +95,23 @@ async def _off_loop(fn: Callable[[], Any], inline: bool) -> Any:
 
 
 async def aencode_documents(
-    encoder: SparseEncoder, texts: Sequence[str]
+    encoder: SparseEncoder, texts: Sequence[str], per_call: int | None = None
 ) -> list[models.SparseVector]:
-    """Encode documents; large batches run in a worker thread so the loop stays responsive."""
-    # Only the built-in BM25 is known to be cheap; any other encoder runs off the loop.
-    inline = isinstance(encoder, Bm25Encoder) and len(texts) < _INLINE_TEXTS
-    vectors = await _off_loop(lambda: encoder.encode_documents(list(texts)), inline=inline)
-    if len(vectors) != len(texts):
-        raise InvalidInputError(
-            f"the sparse encoder returned {len(vectors)} vectors for {len(texts)} texts"
-        )
-    return [to_sparse_vector(v) for v in vectors]
+    """Encode documents, in calls of at most ``per_call`` texts (default: one call) one after
+    another; large calls run in a worker thread so the loop stays responsive."""
+    size = per_call or max(len(texts), 1)
+    encoded: list[models.SparseVector] = []
+    for start in range(0, len(texts), size):
+        part = list(texts[start : start + size])
+        # Only the built-in BM25 is known to be cheap; any other encoder runs off the loop.
+        inline = isinstance(encoder, Bm25Encoder) and len(part) < _INLINE_TEXTS
+        vectors = await _off_loop(functools.partial(encoder.encode_documents, part), inline=inline)
+        if len(vectors) != len(part):
+            raise InvalidInputError(
+                f"the sparse encoder returned {len(vectors)} vectors for {len(part)} texts"
+            )
+        encoded.extend(to_sparse_vector(v) for v in vectors)
+    return encoded
 
 
 async def aencode_query(encoder: SparseEncoder, text: str) -> models.SparseVector:
