@@ -7,6 +7,7 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,26 +67,36 @@ def overlaps(a: tuple[str, float, float, str], b: tuple[str, float, float, str])
     return a[1] < b[2] and b[1] < a[2]
 
 
-async def test_reads_run_side_by_side_and_never_beside_a_write() -> None:
-    client = IntervalClient()
-    engine = QdrantEngine(_transport=EmbeddedTransport(client=client, readers=2))  # type: ignore[arg-type]
+async def check_reads_side_by_side_never_beside_writes(
+    engine: QdrantEngine, intervals: list[Any], slow_down: Callable[[], None]
+) -> None:
+    """Six searches and three writes at once: the reads run side by side on the two readers,
+    never beside a write, and the writes on the storage thread. Closes ``engine``."""
     await engine.aupsert("c", points(20))
-    client.slow = True
-    client.intervals.clear()
+    slow_down()
+    intervals.clear()
     searches = [
         engine.aquery("c", SearchRequest(dense=unit_vector(f"p{i}"), limit=1)) for i in range(6)
     ]
     writes = [engine.aupsert("c", points(3, prefix=f"w{j}-")) for j in range(3)]
     results = await asyncio.gather(*searches, *writes)
     assert [hits[0].id for hits in results[:6]] == [f"p{i}" for i in range(6)]
-    reads = [i for i in client.intervals if i[0] in READ_METHODS]
-    writes_done = [i for i in client.intervals if i[0] == "upsert"]
+    reads = [i for i in intervals if i[0] in READ_METHODS]
+    writes_done = [i for i in intervals if i[0] == "upsert"]
     assert len(reads) == 6 and len(writes_done) == 3
     assert {i[3] for i in reads} == {"qdrant-aio-reader-0", "qdrant-aio-reader-1"}
     assert {i[3] for i in writes_done} == {"qdrant-aio-storage"}
     assert any(overlaps(a, b) for a in reads for b in reads if a is not b), "reads never overlapped"
     assert not any(overlaps(r, w) for r in reads for w in writes_done), "a read ran beside a write"
     await engine.aclose()
+
+
+async def test_reads_run_side_by_side_and_never_beside_a_write() -> None:
+    client = IntervalClient()
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client, readers=2))  # type: ignore[arg-type]
+    await check_reads_side_by_side_never_beside_writes(
+        engine, client.intervals, lambda: setattr(client, "slow", True)
+    )
 
 
 def record_local_calls(client: QdrantClient, slow: threading.Event) -> list[Any]:
@@ -125,23 +136,7 @@ async def test_a_sync_clients_reads_are_plain_calls_on_readers_side_by_side_neve
     slow = threading.Event()
     intervals = record_local_calls(client, slow)
     engine = QdrantEngine(_transport=EmbeddedTransport(client=client, readers=2))
-    await engine.aupsert("c", points(20))
-    slow.set()
-    intervals.clear()
-    searches = [
-        engine.aquery("c", SearchRequest(dense=unit_vector(f"p{i}"), limit=1)) for i in range(6)
-    ]
-    writes = [engine.aupsert("c", points(3, prefix=f"w{j}-")) for j in range(3)]
-    results = await asyncio.gather(*searches, *writes)
-    assert [hits[0].id for hits in results[:6]] == [f"p{i}" for i in range(6)]
-    reads = [i for i in intervals if i[0] in READ_METHODS]
-    writes_done = [i for i in intervals if i[0] == "upsert"]
-    assert len(reads) == 6 and len(writes_done) == 3
-    assert {i[3] for i in reads} == {"qdrant-aio-reader-0", "qdrant-aio-reader-1"}
-    assert {i[3] for i in writes_done} == {"qdrant-aio-storage"}
-    assert any(overlaps(a, b) for a in reads for b in reads if a is not b), "reads never overlapped"
-    assert not any(overlaps(r, w) for r in reads for w in writes_done), "a read ran beside a write"
-    await engine.aclose()
+    await check_reads_side_by_side_never_beside_writes(engine, intervals, slow.set)
     client.close()
 
 
