@@ -552,6 +552,62 @@ async def test_a_call_whose_loop_closed_meanwhile_does_not_break_the_thread() ->
     worker.stop()
 
 
+async def test_a_function_whose_caller_left_while_it_ran_reports_nothing_to_the_loop() -> None:
+    worker = QueueThread("test-queue-thread-left")
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(5)
+        return "late"
+
+    try:
+        pending = asyncio.ensure_future(worker.call(slow))
+        await asyncio.to_thread(started.wait, 5)
+        pending.cancel()  # the caller leaves while the work runs
+        release.set()
+        assert await worker.call(lambda: "next") == "next"  # the late result was delivered
+        await asyncio.sleep(0.01)
+        assert pending.cancelled()
+        assert reported == []
+    finally:
+        loop.set_exception_handler(None)
+        worker.stop()
+
+
+class ReadFailure(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [(ReadFailure("the read failed"), ReadFailure), (StopIteration(), RuntimeError)],
+)
+async def test_a_reads_own_runtime_error_reaches_the_caller_as_is(
+    raised: BaseException, expected: type[BaseException]
+) -> None:
+    # Only a stopped reader means a closed engine; the read's own errors stay what they are.
+    client = QdrantClient(":memory:")
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client, readers=1))
+    await engine.aupsert("c", points(2))
+    real = client.query_points
+
+    def failing(**_: Any) -> Any:
+        raise raised
+
+    client.query_points = failing  # type: ignore[method-assign]
+    with pytest.raises(expected) as caught:
+        await engine.aquery("c", SearchRequest(dense=unit_vector("p1"), limit=1))
+    assert not isinstance(caught.value, EngineClosedError)
+    client.query_points = real  # type: ignore[method-assign]
+    assert (await engine.aquery("c", SearchRequest(dense=unit_vector("p1"), limit=1)))[0].id == "p1"
+    await engine.aclose()
+    client.close()
+
+
 async def test_a_folder_store_reads_one_at_a_time_and_its_searches_stay_exact(
     tmp_path: Path,
 ) -> None:

@@ -265,6 +265,39 @@ async def test_llama_index_sparse_encoder_failing_in_a_later_batch_lists_the_ids
     await engine.aclose()
 
 
+@pytest.mark.parametrize(("failing_call", "written"), [(2, 0), (3, 6), (5, 12)])
+async def test_llama_index_encoder_failing_in_a_trip_of_several_batches(
+    monkeypatch: pytest.MonkeyPatch, failing_call: int, written: int
+) -> None:
+    """Trips of two batches (6 texts, calls of 3): a failure in the first trip leaves nothing
+    written and raises the encoder's own error; a later one writes the trips before it."""
+    monkeypatch.setattr(qdrant_aio.llama_index, "EMBED_TRIP_TEXTS", 6)
+    calls: list[int] = []
+
+    def flaky(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        calls.append(len(texts))
+        if len(calls) == failing_call:
+            raise ConnectionError("sparse encoder service went away")
+        return [[1, 2]] * len(texts), [[0.5, 0.5]] * len(texts)
+
+    engine, _ = faulty_engine(batch_size=3)
+    h = LlamaIndexHarness(
+        engine, "c", batch_size=3, enable_hybrid=True, sparse_doc_fn=flaky, sparse_query_fn=flaky
+    )
+    items = docs(14)
+    if written == 0:
+        with pytest.raises(ConnectionError):
+            await h.add(items)
+    else:
+        with pytest.raises(IngestError) as caught:
+            await h.add(items)
+        assert isinstance(caught.value.__cause__, ConnectionError)
+        assert sorted(caught.value.ids_not_written) == sorted(d.id for d in items[written:])
+    stored = await h.stored()
+    assert stored == {d.id: (d.id, d.text, dict(d.metadata)) for d in items[:written]}
+    await engine.aclose()
+
+
 async def test_langchain_inputs_of_different_lengths_send_no_request() -> None:
     engine, client = faulty_engine()
     h = LangChainHarness(engine, "c")

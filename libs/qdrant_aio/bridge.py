@@ -313,10 +313,13 @@ class QueueThread:
             raise
         return future
 
-    async def call(self, work: Callable[[], T]) -> T:
-        """Run ``work`` on this thread; its result (or error) is set in the caller's loop.
+    def call(self, work: Callable[[], T]) -> asyncio.Future[T]:
+        """Queue ``work`` to run on this thread; await the returned future (of the calling loop)
+        for its result or error.
 
-        Work whose caller was cancelled before it started is skipped.
+        Raises RuntimeError here, before anything runs, if the thread is stopped; an error of
+        ``work`` itself arrives only through the future. Work whose caller was cancelled
+        before it started is skipped.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -332,7 +335,7 @@ class QueueThread:
                 loop.call_soon_threadsafe(_set_outcome, future, *outcome)
 
         self._queue(job)
-        return await future
+        return future
 
     def stop(self, timeout: float = 5.0, *, wait: bool = True) -> None:
         """Take no more work; finish the queued work, then end the thread.

@@ -21,7 +21,7 @@ import inspect
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -161,12 +161,15 @@ class EmbeddedTransport:
             # switch BLAS threads back and forth after every search.
             with self._search_scope():
                 try:
-                    if self._reads_return_values:
-                        return await reader.call(functools.partial(self._read_now, method, kwargs))
-                    future = reader.submit(self._shared(method, kwargs))
-                except RuntimeError as error:  # closed after the check in call()
+                    pending: Awaitable[Any] = (
+                        reader.call(functools.partial(self._read_now, method, kwargs))
+                        if self._reads_return_values
+                        else asyncio.wrap_future(reader.submit(self._shared(method, kwargs)))
+                    )
+                except RuntimeError as error:  # the reader stopped after the check in call()
                     raise EngineClosedError("the engine is closed") from error
-                return await asyncio.wrap_future(future)
+                # Outside the try: a RuntimeError of the read itself is the read's own error.
+                return await pending
         finally:
             with self._reading_lock:
                 self._reading[reader] -= 1
