@@ -237,41 +237,19 @@ async def test_llama_index_checks_every_node_before_anything_is_written(defect: 
     await engine.aclose()
 
 
-async def test_llama_index_sparse_encoder_failing_in_a_later_batch_lists_the_ids_not_written(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("trip_texts", "failing_call", "written"), [(3, 2, 3), (6, 2, 0), (6, 3, 6), (6, 5, 12)]
+)
+async def test_llama_index_sparse_encoder_failing_in_a_later_trip_lists_the_ids_not_written(
+    monkeypatch: pytest.MonkeyPatch, trip_texts: int, failing_call: int, written: int
 ) -> None:
-    """The one thing a LlamaIndex store computes per batch: the same rule as LangChain's."""
-    # One batch per trip to the loop: the first batch is written before the second is encoded.
-    monkeypatch.setattr(qdrant_aio.llama_index, "EMBED_TRIP_TEXTS", 3)
-    calls: list[int] = []
+    """The one thing a LlamaIndex store computes per batch: the same rule as LangChain's.
 
-    def flaky(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
-        calls.append(len(texts))
-        if len(calls) == 2:
-            raise ConnectionError("sparse encoder service went away")
-        return [[1, 2]] * len(texts), [[0.5, 0.5]] * len(texts)
-
-    engine, _ = faulty_engine(batch_size=3)
-    h = LlamaIndexHarness(
-        engine, "c", batch_size=3, enable_hybrid=True, sparse_doc_fn=flaky, sparse_query_fn=flaky
-    )
-    items = docs(9)
-    with pytest.raises(IngestError) as caught:
-        await h.add(items)
-    assert isinstance(caught.value.__cause__, ConnectionError)
-    assert sorted(caught.value.ids_not_written) == sorted(d.id for d in items[3:])
-    stored = await h.stored()
-    assert stored == {d.id: (d.id, d.text, dict(d.metadata)) for d in items[:3]}
-    await engine.aclose()
-
-
-@pytest.mark.parametrize(("failing_call", "written"), [(2, 0), (3, 6), (5, 12)])
-async def test_llama_index_encoder_failing_in_a_trip_of_several_batches(
-    monkeypatch: pytest.MonkeyPatch, failing_call: int, written: int
-) -> None:
-    """Trips of two batches (6 texts, calls of 3): a failure in the first trip leaves nothing
-    written and raises the encoder's own error; a later one writes the trips before it."""
-    monkeypatch.setattr(qdrant_aio.llama_index, "EMBED_TRIP_TEXTS", 6)
+    Encoder calls of 3 texts, trips to the loop of one or two calls: a failure in the first
+    trip leaves nothing written and raises the encoder's own error; a later one writes the
+    trips before it and lists the rest.
+    """
+    monkeypatch.setattr(qdrant_aio.llama_index, "EMBED_TRIP_TEXTS", trip_texts)
     calls: list[int] = []
 
     def flaky(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
