@@ -46,10 +46,6 @@ SLICE_SECONDS = 0.001
 GIL_HANDOVER_SECONDS = 0.00005
 GIL_HANDOVER_EVERY = 0.002
 _last_handover = threading.local()
-# Texts an adapter's add embeds (or sparse-encodes) per trip from a storage job to your loop and
-# back, in calls of its batch size one after another: each trip costs CPU time, measured ~0.5 ms
-# (16% of a 20,000-text LangChain add at one trip per 64 texts).
-EMBED_TRIP_TEXTS = 256
 
 
 # Threads qdrant-aio runs its loops on (storage, readers, the bridge).

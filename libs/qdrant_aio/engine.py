@@ -165,36 +165,15 @@ class QdrantEngine:
         self._pending: dict[str, concurrent.futures.Future[_Schema]] = {}
         self._lock = threading.Lock()
         self._closed = False
-        remote = url is not None or host is not None or (
-            location is not None and location != ":memory:"
-        )
         if _transport is not None:
             self._transport = _transport
-        elif remote:
-            if path is not None:
-                raise ConfigurationError(
-                    "give either a server (url/host/location) or a path, not both"
-                )
-            options: dict[str, Any] = {
-                "location": location if location not in (None, ":memory:") else None,
-                "url": url,
-                "host": host,
-                "port": port,
-                "grpc_port": grpc_port,
-                "prefer_grpc": prefer_grpc,
-                "https": https,
-                "api_key": api_key,
-                "prefix": prefix,
-                "timeout": timeout,
-                **dict(client_options or {}),
-            }
-            self._transport = RemoteTransport({k: v for k, v in options.items() if v is not None})
         else:
-            if api_key is not None:
-                raise ConfigurationError("api_key needs a server url; embedded mode has no key")
-            self._transport = EmbeddedTransport(
-                location=location, path=path, switch_interval=switch_interval, readers=readers,
-                limit_blas=limit_blas, reader_nice=reader_nice,
+            self._transport = _new_transport(
+                location, path=path, url=url, host=host, port=port, grpc_port=grpc_port,
+                prefer_grpc=prefer_grpc, https=https, api_key=api_key, prefix=prefix,
+                timeout=timeout, client_options=client_options,
+                switch_interval=switch_interval, readers=readers, limit_blas=limit_blas,
+                reader_nice=reader_nice,
             )
         if ingest is None:
             ingest = (
@@ -1005,6 +984,54 @@ def engine_for(client: QdrantEngine | AsyncQdrantClient | QdrantClient) -> Qdran
 def _spec_for(request: SearchRequest) -> CollectionSpec:
     """The least a search needs of its collection, when the caller gave no spec."""
     return CollectionSpec(dense=request.dense is not None, sparse=request.sparse is not None)
+
+
+def _new_transport(
+    location: str | None,
+    *,
+    path: str | None,
+    url: str | None,
+    host: str | None,
+    port: int | None,
+    grpc_port: int,
+    prefer_grpc: bool,
+    https: bool | None,
+    api_key: str | None,
+    prefix: str | None,
+    timeout: int | None,
+    client_options: Mapping[str, Any] | None,
+    switch_interval: float | None,
+    readers: int,
+    limit_blas: bool,
+    reader_nice: int,
+) -> Transport:
+    """The transport of a :class:`QdrantEngine` built from connection arguments."""
+    remote = url is not None or host is not None or (
+        location is not None and location != ":memory:"
+    )
+    if remote and path is not None:
+        raise ConfigurationError("give either a server (url/host/location) or a path, not both")
+    if remote:
+        options: dict[str, Any] = {
+            "location": location if location not in (None, ":memory:") else None,
+            "url": url,
+            "host": host,
+            "port": port,
+            "grpc_port": grpc_port,
+            "prefer_grpc": prefer_grpc,
+            "https": https,
+            "api_key": api_key,
+            "prefix": prefix,
+            "timeout": timeout,
+            **dict(client_options or {}),
+        }
+        return RemoteTransport({k: v for k, v in options.items() if v is not None})
+    if api_key is not None:
+        raise ConfigurationError("api_key needs a server url; embedded mode has no key")
+    return EmbeddedTransport(
+        location=location, path=path, switch_interval=switch_interval, readers=readers,
+        limit_blas=limit_blas, reader_nice=reader_nice,
+    )
 
 
 async def _single_batch(points: list[PointInput]) -> AsyncIterable[Sequence[PointInput]]:

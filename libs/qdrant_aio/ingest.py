@@ -7,7 +7,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from qdrant_client import models
@@ -25,6 +25,8 @@ __all__ = [
     "prepare_points",
     "dedupe_last_wins",
     "batches",
+    "in_trips",
+    "EMBED_TRIP_TEXTS",
     "json_size",
     "text_json_size",
     "check_string_keys",
@@ -33,6 +35,13 @@ __all__ = [
     "dense_rows",
     "finite_float32",
 ]
+
+T = TypeVar("T")
+
+# Texts an adapter's add embeds (or sparse-encodes) per trip from a storage job to your loop and
+# back, in calls of its batch size one after another: each trip costs CPU time, measured ~0.5 ms
+# (16% of a 20,000-text LangChain add at one trip per 64 texts).
+EMBED_TRIP_TEXTS = 256
 
 # One encoder for every size check: json.dumps with options builds a new one per call.
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)
@@ -460,3 +469,18 @@ def batches(
     packer = RequestPacker(max_points=max_points, max_bytes=max_bytes)
     yield from packer.add(points)
     yield from packer.flush()
+
+
+def in_trips(
+    items: Sequence[T], batch: int, per_trip: int
+) -> Iterator[tuple[Sequence[T], list[range]]]:
+    """``items`` in trips of a whole number of batches (about ``per_trip`` items, at least one
+    batch), each with the positions of its batches within the trip.
+
+    An adapter's add embeds a trip's texts in one trip to your loop, then hands the engine one
+    batch at a time.
+    """
+    trip = batch * max(1, per_trip // batch)
+    for first in range(0, len(items), trip):
+        part = items[first : first + trip]
+        yield part, [range(at, min(at + batch, len(part))) for at in range(0, len(part), batch)]

@@ -19,12 +19,12 @@ from langchain_core.vectorstores import VectorStore
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from typing_extensions import Self
 
-from .bridge import EMBED_TRIP_TEXTS, on_caller_loop, run_sync
+from .bridge import on_caller_loop, run_sync
 from .config import CollectionLayout, CollectionSpec, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import CollectionNotFoundError, ConfigurationError, InvalidInputError
 from .filters import to_qdrant_filter
-from .ingest import PointInput
+from .ingest import EMBED_TRIP_TEXTS, PointInput, in_trips
 from .langchain_inputs import (
     RetrievalMode,
     SparseEmbedder,
@@ -299,34 +299,30 @@ class QdrantVectorStore(VectorStore):
         # embedding calls of ``batch_size`` texts); a trip embeds one or more batches. The
         # engine sends the batches of trip n while this generator embeds trip n + 1.
         group = batch_size * max(1, self._engine.ingest_options.batch_size // batch_size)
-        trip = group * max(1, EMBED_TRIP_TEXTS // group)
-        for first in range(0, len(inputs.keep), trip):
-            trip_positions = inputs.keep[first : first + trip]
+        for trip_positions, groups in in_trips(inputs.keep, group, EMBED_TRIP_TEXTS):
             # All of a trip's calls on the caller's loop, where the user's models run (this
             # may run on the storage thread): one trip there and back, not one per call.
             dense, sparse = await on_caller_loop(
                 self._aembed_group([inputs.texts[i] for i in trip_positions], batch_size)
             )
-            for offset in range(0, len(trip_positions), group):
 
-                def point(n: int) -> PointInput:
-                    k = offset + n  # noqa: B023 - used before the next batch starts
-                    position = trip_positions[k]  # noqa: B023
-                    return PointInput(
-                        id=inputs.ids[position],
-                        payload=self._payload(
-                            inputs.texts[position], inputs.metadatas[position],
-                            inputs.ids[position], legacy,
-                        ),
-                        dense=dense[k] if dense is not None else None,  # noqa: B023
-                        sparse=sparse[k] if sparse is not None else None,  # noqa: B023
-                        point_id=inputs.point_ids[position],
-                        # Text and metadata were checked and sized up front for this layout.
-                        payload_size=None if legacy else inputs.sizes[position],
-                    )
+            def point(k: int) -> PointInput:
+                position = trip_positions[k]  # noqa: B023 - used before the next trip starts
+                return PointInput(
+                    id=inputs.ids[position],
+                    payload=self._payload(
+                        inputs.texts[position], inputs.metadatas[position],
+                        inputs.ids[position], legacy,
+                    ),
+                    dense=dense[k] if dense is not None else None,  # noqa: B023
+                    sparse=sparse[k] if sparse is not None else None,  # noqa: B023
+                    point_id=inputs.point_ids[position],
+                    # Text and metadata were checked and sized up front for this layout.
+                    payload_size=None if legacy else inputs.sizes[position],
+                )
 
-                size = min(group, len(trip_positions) - offset)
-                yield await self._engine.amap(point, range(size))
+            for positions in groups:
+                yield await self._engine.amap(point, positions)
 
     async def aadd_texts(
         self,

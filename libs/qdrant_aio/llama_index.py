@@ -36,7 +36,7 @@ from llama_index.core.vector_stores.types import (
 )
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-from .bridge import EMBED_TRIP_TEXTS, on_caller_loop, run_sync
+from .bridge import on_caller_loop, run_sync
 from .config import CollectionSpec, IngestOptions, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import (
@@ -48,11 +48,13 @@ from .errors import (
 from .filters import combine_filters, field_equals_any, ids_filter, literal_metadata_field
 from .ids import point_id_for
 from .ingest import (
+    EMBED_TRIP_TEXTS,
     PointInput,
     check_fits,
     check_string_keys,
     dense_rows,
     finite_float32,
+    in_trips,
     json_size,
     point_size,
     text_json_size,
@@ -482,11 +484,9 @@ class QdrantVectorStore(BasePydanticVectorStore):
         encoder = self._encoder
 
         batch = options.batch_size
-        trip = batch * max(1, EMBED_TRIP_TEXTS // batch)
 
         async def point_batches() -> AsyncIterator[list[PointInput]]:
-            for first in range(0, len(order), trip):
-                trip_nodes = order[first : first + trip]
+            for trip_nodes, batches_of_trip in in_trips(order, batch, EMBED_TRIP_TEXTS):
                 sparse: list[models.SparseVector | None] = [None] * len(trip_nodes)
                 if encoder is not None:
                     texts = [
@@ -495,19 +495,18 @@ class QdrantVectorStore(BasePydanticVectorStore):
                     # A user's encoder runs where it would without the job (see on_caller_loop),
                     # in calls of one batch: one trip to your loop for several calls.
                     sparse = list(await on_caller_loop(aencode_documents(encoder, texts, batch)))
-                for start in range(0, len(trip_nodes), batch):
 
-                    def point(j: int) -> PointInput:
-                        k = start + j  # noqa: B023 - used before the next batch starts
-                        i = trip_nodes[k]  # noqa: B023
-                        payload = kept[i] if legacy else node_to_payload(nodes[i], layout, kept[i])
-                        kept[i] = _HANDED_OVER  # the engine holds the payload from here on
-                        return PointInput(
-                            ids[i], payload, vectors[i], sparse[k],  # noqa: B023
-                            payload_size=sizes[i],
-                        )
+                def point(k: int) -> PointInput:
+                    i = trip_nodes[k]  # noqa: B023 - used before the next trip starts
+                    payload = kept[i] if legacy else node_to_payload(nodes[i], layout, kept[i])
+                    kept[i] = _HANDED_OVER  # the engine holds the payload from here on
+                    return PointInput(
+                        ids[i], payload, vectors[i], sparse[k],  # noqa: B023
+                        payload_size=sizes[i],
+                    )
 
-                    yield await self.engine.amap(point, range(min(batch, len(trip_nodes) - start)))
+                for positions in batches_of_trip:
+                    yield await self.engine.amap(point, positions)
 
         await self.engine.aupsert(
             self.collection_name,
