@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shlex
 import sys
 import time
@@ -114,14 +115,20 @@ async def measure(system: System, ds: Dataset, args: argparse.Namespace) -> dict
         monitor = LoopMonitor()
         await monitor.start()
         start, cpu_start = time.perf_counter(), time.process_time()
+        usage_start = resource.getrusage(resource.RUSAGE_SELF)
         await system.ingest()
         elapsed = time.perf_counter() - start
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         # CPU time of every thread of the process (the loop probe included): steadier than wall
         # time on a noisy machine; a local stand-in server is another process, not counted.
         cpu = time.process_time() - cpu_start
         ingest_loop = await monitor.stop()
         figures["ingest_s"] = elapsed
         figures["ingest_cpu_s"] = cpu
+        # Kernel time and page faults: they follow what ran before in the process (memory the
+        # previous system freed is reused, or not), which explains much of the noise.
+        figures["ingest_sys_cpu_s"] = usage.ru_stime - usage_start.ru_stime
+        figures["ingest_minor_faults"] = usage.ru_minflt - usage_start.ru_minflt
         figures["ingest_docs_per_s"] = ds.n / elapsed
         figures["ingest_loop_worst_ms"] = ingest_loop["worst_ms"]
         figures["ingest_loop_p99_ms"] = ingest_loop["p99_ms"]

@@ -575,7 +575,9 @@ class QdrantEngine:
             total = len(point_list)
             source = _single_batch(point_list)
         progress = Progress(show_progress, total, f"upserting into {collection_name}")
-        ingest = self._ingest(collection_name, source, spec, options, expected_ids, progress)
+        ingest = self._ingest(
+            collection_name, source, spec, options, expected_ids, progress, total
+        )
         try:
             if source is points:
                 # The caller's own async iterable is read on the caller's loop, where its
@@ -609,6 +611,7 @@ class QdrantEngine:
         options: IngestOptions,
         expected_ids: Sequence[str | int] | None,
         progress: Progress,
+        total: int | None,
     ) -> list[str]:
         written_ids: list[str] = []
         slots = asyncio.Semaphore(options.max_concurrent_upserts)
@@ -659,6 +662,11 @@ class QdrantEngine:
                     layout = await self.aensure_collection(
                         collection_name, spec, dense_size=size, check_size=False
                     )
+                    transport = self._transport
+                    if total and isinstance(transport, EmbeddedTransport):
+                        # Local mode's arrays get room for the whole add at once, instead of
+                        # doubling (and copying) as points arrive.
+                        await transport.reserve_rows(collection_name, total)
                 prepared = await self._prepare_all(unique, layout)
                 if not sent.isdisjoint(pid for _, pid in unique):
                     # An id repeated from an earlier batch: send what is pending and let it land

@@ -32,6 +32,7 @@ from ._logging import logger
 from .blas import side_by_side_blas
 from .bridge import LoopThread, QueueThread, hand_over_gil
 from .errors import ConfigurationError, EngineClosedError, StorageLockedError
+from .local_capacity import reserve_dense_rows
 
 __all__ = ["Transport", "EmbeddedTransport", "RemoteTransport", "is_embedded_client"]
 
@@ -183,10 +184,27 @@ class EmbeddedTransport:
             return await self._invoke(method, kwargs)
 
     async def _write(self, method: str, kwargs: dict[str, Any]) -> Any:
-        if not self._reader_count:
+        with self._writing():
             return await self._invoke(method, kwargs)
-        with self._rw.writing():
-            return await self._invoke(method, kwargs)
+
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        # With reader threads (started or not yet), every write takes the write lock.
+        return self._rw.writing() if self._reader_count else contextlib.nullcontext()
+
+    async def reserve_rows(self, collection_name: str, rows: int) -> None:
+        """Room for ``rows`` more points in the collection's dense arrays (an add's size).
+
+        Only for qdrant-client's own local store, as a write; see
+        :func:`qdrant_aio.local_capacity.reserve_dense_rows`.
+        """
+        local = self._local
+        if local is None or self._closed:
+            return
+        await self._storage.run_async(self._reserve(local, collection_name, rows))
+
+    async def _reserve(self, local: Any, collection_name: str, rows: int) -> None:
+        with self._writing():
+            reserve_dense_rows(local, collection_name, rows)
 
     async def run_job(self, job: Coroutine[Any, Any, T]) -> T:
         """Run a job of several steps (an adapter's add) on the storage thread as one piece.
