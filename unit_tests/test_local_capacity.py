@@ -114,6 +114,38 @@ def test_unexpected_local_state_is_left_alone(local: Any) -> None:
     assert repr(collection) == before
 
 
+async def test_a_reservation_without_memory_is_skipped_and_the_add_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import qdrant_aio.local_capacity as capacity
+
+    def no_memory(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError("Unable to allocate")
+
+    # Only this module's numpy runs out: local mode's own allocations go on as usual.
+    monkeypatch.setattr(capacity, "np", SimpleNamespace(zeros=no_memory, ndarray=np.ndarray))
+    client = _client_with("c", 10)
+    before = _arrays(client, "c")["dense"]
+    assert reserve_dense_rows(client._client, "c", 10**9) == 0
+    assert _arrays(client, "c")["dense"] is before
+
+    other = QdrantClient(":memory:")
+    name = await _engine_add(other)
+    assert other.count(name).count == ADDED
+    assert _arrays(other, name)["dense"].shape[0] == 511  # local mode grew it by itself
+
+
+def test_a_collection_named_by_an_alias_gets_room() -> None:
+    client = _client_with("c", 10)
+    client.update_collection_aliases(change_aliases_operations=[
+        models.CreateAliasOperation(
+            create_alias=models.CreateAlias(collection_name="c", alias_name="al")
+        )
+    ])
+    assert reserve_dense_rows(client._client, "al", 100) == 110
+    assert _arrays(client, "c")["dense"].shape[0] == 110
+
+
 @pytest.mark.parametrize("rows", [0, -3])
 def test_no_rows_no_reservation(rows: int) -> None:
     client = _client_with("c", 10)
