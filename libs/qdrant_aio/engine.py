@@ -246,6 +246,13 @@ class QdrantEngine:
         return isinstance(transport, EmbeddedTransport) and not transport.persistent
 
     @property
+    def _float32_queries(self) -> bool:
+        # Query vectors go to qdrant-client's own local store as float32 arrays (see
+        # query._dense_query); a wrapper client or a server gets lists.
+        transport = self._transport
+        return isinstance(transport, EmbeddedTransport) and transport.local_store is not None
+
+    @property
     def embedded(self) -> bool:
         """Whether this engine runs qdrant-client's local mode (no server)."""
         return self._transport.embedded
@@ -776,7 +783,7 @@ class QdrantEngine:
         layout = await self.aensure_collection(
             collection_name, spec or _spec_for(request), create=False
         )
-        kwargs = build_query(request, layout)
+        kwargs = build_query(request, layout, float32_query=self._float32_queries)
         if self._coalescer is not None:
             points = await self._coalescer.query(collection_name, kwargs)
         else:
@@ -828,7 +835,7 @@ class QdrantEngine:
         layout = await self.aensure_collection(
             collection_name, spec or _spec_for(requests[0]), create=False
         )
-        searches = [build_query(r, layout) for r in requests]
+        searches = [build_query(r, layout, float32_query=self._float32_queries) for r in requests]
         responses = await self._query_batch_points(collection_name, searches)
         return [[hit_from_point(p) for p in points] for points in responses]
 

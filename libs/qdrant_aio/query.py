@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from qdrant_client import models
 
 from .config import CollectionLayout
@@ -123,10 +124,14 @@ def all_finite(values: Sequence[float]) -> bool:
         return False
 
 
-def build_query(request: SearchRequest, layout: CollectionLayout) -> dict[str, Any]:
+def build_query(
+    request: SearchRequest, layout: CollectionLayout, *, float32_query: bool = False
+) -> dict[str, Any]:
     """Keyword arguments of ``query_points`` (and fields of ``QueryRequest``) for ``request``.
 
-    Raises :class:`DimensionMismatchError` for a query vector of the wrong length.
+    ``float32_query``: the dense query goes as a float32 array (for qdrant-client's local
+    mode only; a server gets JSON). Raises :class:`DimensionMismatchError` for a query vector
+    of the wrong length.
     """
     if (
         request.dense is not None
@@ -163,7 +168,7 @@ def build_query(request: SearchRequest, layout: CollectionLayout) -> dict[str, A
             **common,
             "prefetch": [
                 models.Prefetch(
-                    query=list(request.dense),
+                    query=_dense_query(request.dense, float32_query),
                     using=_dense_name(layout),
                     filter=dense_filter,
                     limit=dense_depth,
@@ -177,21 +182,39 @@ def build_query(request: SearchRequest, layout: CollectionLayout) -> dict[str, A
             ],
             "query": fusion,
         }
+    query: Any
     if request.dense is not None:
-        vector: list[float] | models.SparseVector = list(request.dense)
+        query = _dense_query(request.dense, float32_query)
         using = _dense_name(layout)
     else:
         assert request.sparse is not None
-        vector = request.sparse
+        query = request.sparse
         using = _sparse_name(layout)
-    query: Any = vector
     if request.mmr_lambda is not None:
         candidates = max(request.mmr_candidates or 20, request.limit + request.offset)
-        query = models.NearestQuery(
-            nearest=vector,
-            mmr=models.Mmr(diversity=1.0 - request.mmr_lambda, candidates_limit=candidates),
-        )
+        mmr = models.Mmr(diversity=1.0 - request.mmr_lambda, candidates_limit=candidates)
+        if isinstance(query, models.NearestQuery):
+            query = models.NearestQuery.model_construct(nearest=query.nearest, mmr=mmr)
+        else:
+            query = models.NearestQuery(nearest=query, mmr=mmr)
     return {**common, "query": query, "using": using}
+
+
+def _dense_query(dense: Sequence[float], float32: bool) -> Any:
+    """The dense query vector: a list, or for local mode a float32 array when it fits one.
+
+    Local mode turns a list into a float64 array, and numpy then casts every stored (float32)
+    vector to float64 for the dot product: a temporary twice the collection's size, in fresh
+    memory, on every search (for 20,000 vectors of 384 dimensions, 60 MB and about half of a
+    13 ms search). With a float32 query it scores in float32, as Qdrant itself does. The array
+    rides in a ``NearestQuery`` built without validation, which would turn it back into a list.
+    """
+    if float32:  # the values are numbers: SearchRequest checked them
+        with np.errstate(over="ignore"):
+            array = np.asarray(dense, dtype=np.float32)
+        if np.isfinite(array).all():  # else (beyond float32's range) the list, as before
+            return models.NearestQuery.model_construct(nearest=array)
+    return list(dense)
 
 
 def _and(*filters: models.Filter | None) -> models.Filter | None:

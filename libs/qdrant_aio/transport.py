@@ -128,6 +128,11 @@ class EmbeddedTransport:
         self._reader_count = readers
 
     @property
+    def local_store(self) -> Any:
+        """qdrant-client's local store inside the client, or None (a wrapper, another kind)."""
+        return self._local
+
+    @property
     def storage_thread(self) -> threading.Thread:
         return self._storage.thread
 
