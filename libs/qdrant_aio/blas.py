@@ -6,7 +6,9 @@ searches at once, each product still asks for every core, and OpenBLAS's idle wo
 waiting for more: the searches slow each other down and the event loop's thread waits for a
 core. Measured on 2 cores, 32 searches in flight: two readers with one BLAS thread each served
 ~40% more queries per second than with OpenBLAS's default, loop p99 lateness ~4 ms either way.
-A search that runs alone keeps every BLAS thread (one thread made it ~10% slower).
+A search that runs alone keeps every BLAS thread (one thread made it ~10% slower when local
+mode scored in float64; with the engine's float32 queries it measured the same, at half the CPU
+time, which is not acted on yet: see the README's "Tuning an embedded store").
 
 The limit is process-wide (BLAS has one setting per process), so it is held only while two or
 more searches are in flight (queued or running), counted over every engine of the process, and
