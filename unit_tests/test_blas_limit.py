@@ -13,7 +13,7 @@ from qdrant_client import QdrantClient
 from threadpoolctl import ThreadpoolController
 
 from qdrant_aio import PointInput, QdrantEngine, SearchRequest
-from qdrant_aio.blas import SearchBlasLimit, search_blas_limit
+from qdrant_aio.blas import SideBySideBlas, side_by_side_blas
 from qdrant_aio.transport import EmbeddedTransport
 
 CONTROLLER = ThreadpoolController()
@@ -72,21 +72,20 @@ def search(engine: QdrantEngine, i: int) -> Any:
 
 
 @pytest.mark.usefixtures("two_blas_threads")
-async def test_every_search_gets_one_blas_thread_alone_or_side_by_side() -> None:
+async def test_side_by_side_searches_get_one_blas_thread_and_a_lone_one_keeps_all() -> None:
     client = RecordingClient()
     transport = EmbeddedTransport(client=client, readers=2)  # type: ignore[arg-type]
     engine = QdrantEngine(_transport=transport)
     await engine.aupsert("c", points(4))
     assert [hits[0].id for hits in [await search(engine, 0)]] == ["p0"]
-    assert client.seen == [[1] * len(blas_threads())]  # alone too
-    assert blas_threads() == [2] * len(blas_threads())  # set back between searches
+    assert client.seen == [[2] * len(blas_threads())]  # alone: untouched
     client.seen.clear()
     client.side_by_side = True
     results = await asyncio.gather(search(engine, 1), search(engine, 2))
     assert [hits[0].id for hits in results] == ["p1", "p2"]
     assert client.seen == [[1] * len(blas_threads())] * 2
     assert blas_threads() == [2] * len(blas_threads())  # set back once they are done
-    assert not search_blas_limit.limited
+    assert not side_by_side_blas.limited
     await engine.aclose()
 
 
@@ -124,26 +123,23 @@ class FakeController:
         return FakeLimit(self.log, self.fail)
 
 
-def test_the_limit_is_held_from_the_first_search_to_the_last() -> None:
-    limiter = SearchBlasLimit()
+def test_the_limit_is_held_from_the_second_search_to_the_last_but_one() -> None:
+    limiter = SideBySideBlas()
     controller = FakeController()
     limiter._controller = controller
-    assert not limiter.limited
     with limiter.search():
-        assert controller.log == ["limit 1 blas"] and limiter.limited
+        assert controller.log == [] and not limiter.limited
         with limiter.search():
+            assert controller.log == ["limit 1 blas"] and limiter.limited
             with limiter.search():
                 assert controller.log == ["limit 1 blas"]  # held once, not stacked
-            assert limiter.limited  # two still running
-        assert controller.log == ["limit 1 blas"] and limiter.limited  # one left
-    assert controller.log == ["limit 1 blas", "restore"] and not limiter.limited
-    with limiter.search():  # the next search takes it again
-        assert controller.log == ["limit 1 blas", "restore", "limit 1 blas"]
-    assert controller.log == ["limit 1 blas", "restore", "limit 1 blas", "restore"]
+            assert controller.log == ["limit 1 blas"] and limiter.limited  # two still running
+        assert controller.log == ["limit 1 blas", "restore"] and not limiter.limited  # one left
+    assert controller.log == ["limit 1 blas", "restore"]
 
 
 def test_a_blas_library_that_fails_never_fails_the_search() -> None:
-    limiter = SearchBlasLimit()
+    limiter = SideBySideBlas()
     controller = FakeController(fail=True)
     limiter._controller = controller
     with limiter.search(), limiter.search():
@@ -158,14 +154,14 @@ def test_a_blas_library_that_fails_never_fails_the_search() -> None:
     with limiter.search(), limiter.search():
         assert not limiter.limited
     with pytest.raises(ValueError):
-        SearchBlasLimit(threads=0)
+        SideBySideBlas(threads=0)
 
 
 async def test_searches_queued_back_to_back_hold_the_limit_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     controller = FakeController()
-    monkeypatch.setattr(search_blas_limit, "_controller", controller)
+    monkeypatch.setattr(side_by_side_blas, "_controller", controller)
     engine = QdrantEngine(_transport=EmbeddedTransport(client=QdrantClient(":memory:"), readers=2))
     await engine.aupsert("c", points(4))
     results = await asyncio.gather(*(search(engine, i % 4) for i in range(24)))

@@ -1,19 +1,18 @@
-"""One BLAS thread per embedded search, held while any search is in flight.
+"""One BLAS thread per search while embedded searches run side by side.
 
 qdrant-client's local mode scores a query with one numpy matrix-vector product over the whole
-collection, which OpenBLAS (numpy's BLAS) splits over every core; its idle workers then spin,
-waiting for more. When reader threads run two searches at once, each product still asks for
-every core: the searches slow each other down and the event loop's thread waits for a core.
-Measured on 2 cores, 32 searches in flight: two readers with one BLAS thread each served ~40%
-more queries per second than with OpenBLAS's default. A search alone used to keep every BLAS
-thread (one thread made it ~10% slower when local mode scored in float64); since the engine
-sends float32 queries a lone search measured as fast with one thread (p50 5.9-6.5 ms against
-5.8-7.3 ms) at half the CPU time (6 against 12-15 ms a search: the rest was the idle worker
-spinning on the other core), so the limit now covers every search.
+collection, which OpenBLAS (numpy's BLAS) splits over every core. When reader threads run two
+searches at once, each product still asks for every core, and OpenBLAS's idle workers spin
+waiting for more: the searches slow each other down and the event loop's thread waits for a
+core. Measured on 2 cores, 32 searches in flight: two readers with one BLAS thread each served
+~40% more queries per second than with OpenBLAS's default, loop p99 lateness ~4 ms either way.
+A search that runs alone keeps every BLAS thread (one thread made it ~10% slower when local
+mode scored in float64; with the engine's float32 queries it measured the same, at half the CPU
+time, which is not acted on yet: see the README's "Tuning an embedded store").
 
-The limit is process-wide (BLAS has one setting per process), so it is held only while searches
-are in flight (queued or running), counted over every engine of the process, and the previous
-setting is put back as soon as none is (a limit and its restore cost ~4 us).
+The limit is process-wide (BLAS has one setting per process), so it is held only while two or
+more searches are in flight (queued or running), counted over every engine of the process, and
+the previous setting is put back as soon as fewer are.
 """
 
 from __future__ import annotations
@@ -25,11 +24,11 @@ from typing import Any
 
 from ._logging import logger
 
-__all__ = ["SearchBlasLimit", "search_blas_limit"]
+__all__ = ["SideBySideBlas", "side_by_side_blas"]
 
 
-class SearchBlasLimit:
-    """Counts searches in flight; while any is, BLAS libraries run ``threads`` thread(s) each."""
+class SideBySideBlas:
+    """Counts searches in flight; from two on, BLAS libraries run ``threads`` thread(s) each."""
 
     def __init__(self, threads: int = 1) -> None:
         if threads < 1:
@@ -47,17 +46,17 @@ class SearchBlasLimit:
 
     @contextlib.contextmanager
     def search(self) -> Iterator[None]:
-        """Wrap one search, from its submission: the limit holds until no search is left."""
+        """Wrap one search, from its submission: the limit holds while another is in flight."""
         with self._lock:
             self._in_flight += 1
-            if self._in_flight == 1:
+            if self._in_flight == 2:
                 self._hold()
         try:
             yield
         finally:
             with self._lock:
                 self._in_flight -= 1
-                if not self._in_flight:
+                if self._in_flight == 1:
                     self._release()
 
     def _hold(self) -> None:
@@ -82,4 +81,4 @@ class SearchBlasLimit:
 
 
 # One per process: BLAS threads are one setting per process, so every engine counts here.
-search_blas_limit = SearchBlasLimit()
+side_by_side_blas = SideBySideBlas()

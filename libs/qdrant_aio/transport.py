@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from qdrant_client import AsyncQdrantClient, QdrantClient
 
 from ._logging import logger
-from .blas import search_blas_limit
+from .blas import side_by_side_blas
 from .bridge import LoopThread, QueueThread, hand_over_gil
 from .errors import ConfigurationError, EngineClosedError, StorageLockedError
 from .local_capacity import reserve_dense_rows
@@ -83,7 +83,7 @@ class EmbeddedTransport:
         self._reading: dict[QueueThread, int] = {}
         self._reading_lock = threading.Lock()
         self._search_scope: Callable[[], contextlib.AbstractContextManager[None]] = (
-            search_blas_limit.search if limit_blas else contextlib.nullcontext
+            side_by_side_blas.search if limit_blas else contextlib.nullcontext
         )
         self._owns_client = client is None
         self._where = path if path is not None else (location or ":memory:")
