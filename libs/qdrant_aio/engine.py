@@ -248,9 +248,9 @@ class QdrantEngine:
     @property
     def _float32_queries(self) -> bool:
         # Query vectors go to qdrant-client's own local store as float32 arrays (see
-        # query._dense_query); a wrapper client or a server gets lists.
+        # query._dense_query); a wrapper client, an overridden query method or a server: lists.
         transport = self._transport
-        return isinstance(transport, EmbeddedTransport) and transport.local_store is not None
+        return isinstance(transport, EmbeddedTransport) and transport.float32_queries
 
     @property
     def embedded(self) -> bool:

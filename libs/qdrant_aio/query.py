@@ -63,8 +63,13 @@ class SearchRequest:
     def __post_init__(self) -> None:
         if self.dense is None and self.sparse is None:
             raise InvalidInputError("a search needs a dense vector, a sparse vector or both")
-        if self.dense is not None and not all_finite(self.dense):
-            raise InvalidInputError("the query vector contains NaN or infinity (or a non-number)")
+        if self.dense is not None:
+            if not all_finite(self.dense):
+                raise InvalidInputError(
+                    "the query vector contains NaN or infinity (or a non-number)"
+                )
+            if _has_bool(self.dense):  # a server refuses true/false in a vector
+                raise InvalidInputError("the query vector contains a bool; give numbers")
         if self.sparse is not None and not all_finite(self.sparse.values):
             raise InvalidInputError("the sparse query vector contains NaN or infinity")
         if self.limit < 1 or self.offset < 0:
@@ -113,6 +118,15 @@ def _sparse_name(layout: CollectionLayout) -> str:
     if layout.sparse_name is None:
         raise ConfigurationError(f"collection {layout.name!r} has no sparse vector")
     return layout.sparse_name
+
+
+def _has_bool(values: Sequence[float]) -> bool:
+    if isinstance(values, np.ndarray):
+        return values.dtype.kind == "b"
+    return not _BOOL_TYPES.isdisjoint(map(type, values))
+
+
+_BOOL_TYPES = frozenset({bool, np.bool_})
 
 
 def all_finite(values: Sequence[float]) -> bool:
@@ -184,7 +198,10 @@ def build_query(
         }
     query: Any
     if request.dense is not None:
-        query = _dense_query(request.dense, float32_query)
+        # MMR's picks compare similarities that tie when the query equals a stored vector (or
+        # two candidates are copies); float32 rounding then decides them differently from the
+        # list, which a server and a bare client both get: MMR keeps the list.
+        query = _dense_query(request.dense, float32_query and request.mmr_lambda is None)
         using = _dense_name(layout)
     else:
         assert request.sparse is not None
@@ -193,15 +210,12 @@ def build_query(
     if request.mmr_lambda is not None:
         candidates = max(request.mmr_candidates or 20, request.limit + request.offset)
         mmr = models.Mmr(diversity=1.0 - request.mmr_lambda, candidates_limit=candidates)
-        if isinstance(query, models.NearestQuery):
-            query = models.NearestQuery.model_construct(nearest=query.nearest, mmr=mmr)
-        else:
-            query = models.NearestQuery(nearest=query, mmr=mmr)
+        query = models.NearestQuery(nearest=query, mmr=mmr)
     return {**common, "query": query, "using": using}
 
 
 def _dense_query(dense: Sequence[float], float32: bool) -> Any:
-    """The dense query vector: a list, or for local mode a float32 array when it fits one.
+    """The dense query vector: a list, or for local mode a float32 array when it is safe.
 
     Local mode turns a list into a float64 array, and numpy then casts every stored (float32)
     vector to float64 for the dot product: a temporary twice the collection's size, in fresh
@@ -210,11 +224,20 @@ def _dense_query(dense: Sequence[float], float32: bool) -> Any:
     rides in a ``NearestQuery`` built without validation, which would turn it back into a list.
     """
     if float32:  # the values are numbers: SearchRequest checked them
-        with np.errstate(over="ignore"):
-            array = np.asarray(dense, dtype=np.float32)
-        if np.isfinite(array).all():  # else (beyond float32's range) the list, as before
-            return models.NearestQuery.model_construct(nearest=array)
+        values = np.array(dense, dtype=np.float64)  # a copy: a caller's array may change later
+        largest = float(np.abs(values).max())
+        # Only where float32 sums of squares and products neither overflow nor underflow
+        # (a norm of 1e20 squared is infinite in float32); outside, the list, as before.
+        if largest == 0.0 or _FLOAT32_SAFE_LOW <= largest <= _FLOAT32_SAFE_HIGH:
+            return models.NearestQuery.model_construct(nearest=values.astype(np.float32))
     return list(dense)
+
+
+# Largest query value whose square, times any dimension Qdrant allows (65,536), stays far
+# below float32's maximum (3.4e38); smallest whose square stays above its smallest normal
+# number (1.2e-38), so that a norm keeps its precision.
+_FLOAT32_SAFE_HIGH = 1e15
+_FLOAT32_SAFE_LOW = 1e-15
 
 
 def _and(*filters: models.Filter | None) -> models.Filter | None:

@@ -128,9 +128,14 @@ class EmbeddedTransport:
         self._reader_count = readers
 
     @property
-    def local_store(self) -> Any:
-        """qdrant-client's local store inside the client, or None (a wrapper, another kind)."""
-        return self._local
+    def float32_queries(self) -> bool:
+        """Whether searches may hand qdrant-client's local store dense queries as float32 arrays
+        (see ``query._dense_query``). Only through qdrant-client's own query methods: an
+        override or a patch (tracing, say) may validate or serialise the query, which an array
+        in an unvalidated model does not survive."""
+        return self._local is not None and _own_methods(
+            self._client, ("query_points", "query_batch_points")
+        )
 
     @property
     def storage_thread(self) -> threading.Thread:
@@ -392,16 +397,30 @@ def _remote_connection(client: object) -> Any:
     """The REST/gRPC connection inside an ``AsyncQdrantClient`` whose ``upsert`` is
     qdrant-client's own, or None: a wrapper, a subclass that changes upserts, or an ``upsert``
     patched on the class or the instance (tracing, tests) is called as it is."""
-    if getattr(type(client), "upsert", None) is not _PUBLIC_UPSERT:
-        return None
-    if "upsert" in getattr(client, "__dict__", {}):
+    if not _own_methods(client, ("upsert",)):
         return None
     return _inner_client(client, _REMOTE_KINDS)
 
 
-# qdrant-client's own AsyncQdrantClient.upsert, taken when this module is imported (a patch
-# applied later, on the class, then no longer matches it).
-_PUBLIC_UPSERT = AsyncQdrantClient.upsert
+def _own_methods(client: object, names: tuple[str, ...]) -> bool:
+    """Whether ``client`` is a qdrant-client client whose methods ``names`` are qdrant-client's
+    own: not overridden by a subclass, nor patched on the class or on the instance."""
+    for base, own in _OWN_METHODS.items():
+        if isinstance(client, base):
+            patched = getattr(client, "__dict__", {})
+            return all(
+                getattr(type(client), name, None) is own[name] and name not in patched
+                for name in names
+            )
+    return False
+
+
+# qdrant-client's own methods, taken when this module is imported (a patch applied later, on
+# the class, then no longer matches them).
+_OWN_METHODS: dict[type, dict[str, Any]] = {
+    base: {name: getattr(base, name) for name in ("upsert", "query_points", "query_batch_points")}
+    for base in (QdrantClient, AsyncQdrantClient)
+}
 
 
 _LOCAL_KINDS = frozenset({"QdrantLocal", "AsyncQdrantLocal"})
