@@ -121,9 +121,15 @@ def _sparse_name(layout: CollectionLayout) -> str:
 
 
 def _has_bool(values: Sequence[float]) -> bool:
-    if isinstance(values, np.ndarray):
+    if isinstance(values, np.ndarray) and values.dtype.kind != "O":  # object arrays: scan
         return values.dtype.kind == "b"
-    return not _BOOL_TYPES.isdisjoint(map(type, values))
+    kinds = set(map(type, values))
+    if not _BOOL_TYPES.isdisjoint(kinds):
+        return True
+    # A 0-d array holding a bool converts as one too.
+    return np.ndarray in kinds and any(
+        isinstance(v, np.ndarray) and v.dtype.kind == "b" for v in values
+    )
 
 
 _BOOL_TYPES = frozenset({bool, np.bool_})
@@ -143,10 +149,15 @@ def build_query(
 ) -> dict[str, Any]:
     """Keyword arguments of ``query_points`` (and fields of ``QueryRequest``) for ``request``.
 
-    ``float32_query``: the dense query goes as a float32 array (for qdrant-client's local
-    mode only; a server gets JSON). Raises :class:`DimensionMismatchError` for a query vector
-    of the wrong length.
+    ``float32_query``: the dense query may go as a float32 array (for qdrant-client's local
+    mode only; a server gets JSON), see :func:`_dense_query`. Raises
+    :class:`DimensionMismatchError` for a query vector of the wrong length.
     """
+    # Float32 scoring keeps the list's ranking for cosine and dot products, whose terms keep
+    # their relative precision. A Euclidean or Manhattan difference q - v loses v in float32
+    # once the query is some 1e7 times larger than the stored values (a review measured other
+    # top-10s), so those distances keep the list, as a bare client sends it.
+    float32_query = float32_query and layout.distance in _FLOAT32_DISTANCES
     if (
         request.dense is not None
         and layout.dense_size is not None
@@ -224,11 +235,12 @@ def _dense_query(dense: Sequence[float], float32: bool) -> Any:
     rides in a ``NearestQuery`` built without validation, which would turn it back into a list.
     """
     if float32:  # the values are numbers: SearchRequest checked them
-        values = np.array(dense, dtype=np.float64)  # a copy: a caller's array may change later
+        values = np.asarray(dense, dtype=np.float64)
         largest = float(np.abs(values).max())
         # Only where float32 sums of squares and products neither overflow nor underflow
         # (a norm of 1e20 squared is infinite in float32); outside, the list, as before.
         if largest == 0.0 or _FLOAT32_SAFE_LOW <= largest <= _FLOAT32_SAFE_HIGH:
+            # astype copies: the caller's array may change while the search waits.
             return models.NearestQuery.model_construct(nearest=values.astype(np.float32))
     return list(dense)
 
@@ -238,6 +250,7 @@ def _dense_query(dense: Sequence[float], float32: bool) -> Any:
 # number (1.2e-38), so that a norm keeps its precision.
 _FLOAT32_SAFE_HIGH = 1e15
 _FLOAT32_SAFE_LOW = 1e-15
+_FLOAT32_DISTANCES = frozenset({models.Distance.COSINE, models.Distance.DOT})
 
 
 def _and(*filters: models.Filter | None) -> models.Filter | None:

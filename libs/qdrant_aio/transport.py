@@ -20,12 +20,15 @@ import functools
 import inspect
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import qdrant_client
 from qdrant_client import AsyncQdrantClient, QdrantClient
 
 from ._logging import logger
@@ -415,10 +418,26 @@ def _own_methods(client: object, names: tuple[str, ...]) -> bool:
     return False
 
 
+def _defined_in_qdrant_client(method: Any) -> Any:
+    """``method`` if it is a plain function whose code is qdrant-client's, else a marker that
+    matches nothing: a wrapper installed before this module was imported (tracing tools wrap
+    the client's methods at start-up) is then not taken for qdrant-client's own."""
+    code = getattr(method, "__code__", None)
+    if type(method) is types.FunctionType and code is not None:
+        if Path(code.co_filename).resolve().is_relative_to(_QDRANT_CLIENT_DIR):
+            return method
+    return object()
+
+
+_QDRANT_CLIENT_DIR = Path(qdrant_client.__file__).resolve().parent
+
 # qdrant-client's own methods, taken when this module is imported (a patch applied later, on
 # the class, then no longer matches them).
 _OWN_METHODS: dict[type, dict[str, Any]] = {
-    base: {name: getattr(base, name) for name in ("upsert", "query_points", "query_batch_points")}
+    base: {
+        name: _defined_in_qdrant_client(getattr(base, name))
+        for name in ("upsert", "query_points", "query_batch_points")
+    }
     for base in (QdrantClient, AsyncQdrantClient)
 }
 
