@@ -245,8 +245,8 @@ def _dense_query(dense: Sequence[float], float32: bool) -> Any:
     return list(dense)
 
 
-# Largest query value whose square, times any dimension Qdrant allows (65,536), stays far
-# below float32's maximum (3.4e38); smallest whose square stays above its smallest normal
+# Largest absolute query value whose square, times any dimension Qdrant allows (65,536), stays
+# far below float32's maximum (3.4e38); smallest whose square stays above its smallest normal
 # number (1.2e-38), so that a norm keeps its precision.
 _FLOAT32_SAFE_HIGH = 1e15
 _FLOAT32_SAFE_LOW = 1e-15
