@@ -27,6 +27,7 @@ from qdrant_aio import (
 )
 from qdrant_aio.bridge import QueueThread
 from qdrant_aio.config import UNNAMED_VECTOR
+from qdrant_aio.engine import default_readers, usable_cpus
 from qdrant_aio.transport import READ_METHODS, EmbeddedTransport, ReadWriteLock
 
 
@@ -140,19 +141,30 @@ async def test_a_sync_clients_reads_are_plain_calls_on_readers_side_by_side_neve
     client.close()
 
 
+@pytest.mark.parametrize(("cpus", "readers"), [(1, 0), (2, 1), (3, 2), (4, 2), (64, 2)])
+def test_the_default_readers_leave_a_core_for_the_loop(cpus: int, readers: int) -> None:
+    assert default_readers(cpus) == readers
+
+
+def test_usable_cpus_counts_this_processs_cores() -> None:
+    cpus = usable_cpus()
+    assert 1 <= cpus <= (os.cpu_count() or cpus)
+    if hasattr(os, "sched_getaffinity"):
+        assert cpus == len(os.sched_getaffinity(0))
+
+
 async def test_searches_run_on_reader_threads_by_default() -> None:
     engine = QdrantEngine()
     transport = engine._transport
     assert isinstance(transport, EmbeddedTransport)
-    expected = 2 if (os.cpu_count() or 1) >= 2 else 0
-    assert transport._reader_count == expected
+    assert transport._reader_count == default_readers(usable_cpus())
     await engine.aupsert("c", points(3))
     assert transport._readers == []  # started by the first read, not before
     name = await engine.amap(lambda _: threading.current_thread().name, [0])
     assert name == ["qdrant-aio-storage"]
     assert (await engine.aquery("c", SearchRequest(dense=unit_vector("p1"))))[0].id == "p1"
     readers = [reader.thread for reader in transport._readers]
-    assert len(readers) == expected
+    assert len(readers) == default_readers(usable_cpus())
     assert all(thread.is_alive() for thread in readers)
     await engine.aclose()
     assert not any(thread.is_alive() for thread in readers)

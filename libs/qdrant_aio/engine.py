@@ -65,12 +65,30 @@ EMBEDDED_BATCH_POINTS = 64
 # Points validated together (their dense vectors are converted in one go).
 PREPARE_CHUNK = 32
 
-# Extra threads that run an embedded engine's searches and reads side by side (writes stay on
-# the storage thread, alone): searches spend most of their time in numpy, which releases the GIL,
-# so two run at once on two cores. Paired with one BLAS thread per search while they do
-# (``limit_blas``, see qdrant_aio.blas), two readers served ~40% more concurrent queries than one
-# thread on 2 cores, loop p99 lateness ~4 ms. None on a single core (nothing to run beside).
-EMBEDDED_READERS = 2 if (os.cpu_count() or 1) >= 2 else 0
+def default_readers(cpus: int) -> int:
+    """Reader threads of an embedded engine by default, on a machine with ``cpus`` usable cores.
+
+    Readers run an embedded engine's searches and reads (writes stay on the storage thread,
+    alone): searches spend most of their time in numpy, which releases the GIL, so two run at
+    once on two cores. One core is left for your event loop. On 2 cores, two readers (one BLAS
+    thread per search while two or more are in flight, see qdrant_aio.blas) served ~200 q/s
+    with 32 searches in flight, but the loop then waited for a core when it woke: p99 lateness
+    4-5 ms, over 5 ms in 5 of 48 adapter rounds of the benchmark. One reader served ~120 q/s
+    (still 1.4-1.9x the public anchors) with p99 1.1-2.1 ms in every round. None on a single
+    core, where there is nothing to run beside.
+    """
+    return max(0, min(2, cpus - 1))
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (its affinity, e.g. a container's cpuset), else all."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+EMBEDDED_READERS = default_readers(usable_cpus())
 # How much lower the reader threads' CPU priority is (Linux nice steps above the thread that
 # starts them); 0, the default, leaves it. Two readers and the caller's event loop are three busy
 # threads on 2 cores: at the same priority the loop's thread, when it wakes, may wait out a
