@@ -169,3 +169,32 @@ async def test_searches_queued_back_to_back_hold_the_limit_once(
     # Not once per search: the count covers queued searches, so it never dips between two.
     assert controller.log == ["limit 1 blas", "restore"]
     await engine.aclose()
+
+
+@pytest.mark.parametrize(("readers", "limit_blas", "prepared"), [
+    (1, True, True), (2, True, True), (0, True, False), (1, False, False),
+])
+async def test_an_engine_with_readers_finds_the_blas_libraries_before_any_search(
+    monkeypatch: pytest.MonkeyPatch, readers: int, limit_blas: bool, prepared: bool
+) -> None:
+    # Found at the first limit, the scan ran on the loop that submitted the searches.
+    monkeypatch.setattr(side_by_side_blas, "_controller", None)
+    engine = QdrantEngine(readers=readers, limit_blas=limit_blas)
+    await engine.aupsert("c", [PointInput("p", {}, unit_vector("p"))])  # after it on storage
+    assert (side_by_side_blas._controller is not None) is prepared
+    await engine.aclose()
+
+
+def test_prepare_never_raises_and_leaves_the_search_path_working(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blas = SideBySideBlas()
+
+    def broken() -> None:
+        raise OSError("no libraries")
+
+    monkeypatch.setattr("threadpoolctl.ThreadpoolController", broken)
+    blas.prepare()
+    assert blas._controller is None
+    with blas.search(), blas.search():
+        assert not blas.limited  # _hold could not find them either, and said nothing

@@ -129,6 +129,10 @@ class EmbeddedTransport:
         # Reads side by side with this many threads; writes take the write lock whenever it is
         # not 0, even before the readers have started.
         self._reader_count = readers
+        if readers and limit_blas:
+            # The limit's first use looks for BLAS libraries: done now, on the storage thread,
+            # instead of on your loop in its first burst of searches (see SideBySideBlas.prepare).
+            self._storage.submit(_prepare_blas())
 
     @property
     def float32_queries(self) -> bool:
@@ -375,6 +379,10 @@ def shorten_switch_interval(seconds: float) -> None:
 
 def _closed_during_the_call() -> EngineClosedError:
     return EngineClosedError("the engine was closed during the call")
+
+
+async def _prepare_blas() -> None:
+    side_by_side_blas.prepare()
 
 
 async def _noop() -> None:
