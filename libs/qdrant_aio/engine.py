@@ -73,9 +73,9 @@ def default_readers(cpus: int) -> int:
     once on two cores. One core is left for your event loop. On 2 cores, two readers (one BLAS
     thread per search while two or more are in flight, see qdrant_aio.blas) served ~200 q/s
     with 32 searches in flight, but the loop then waited for a core when it woke: p99 lateness
-    4-5 ms, over 5 ms in 5 of 48 adapter rounds of the benchmark. One reader served ~120 q/s
-    (still 1.4-1.9x the public anchors) with p99 1.1-2.1 ms in every round. None on a single
-    core, where there is nothing to run beside.
+    2.5-5.4 ms, over 5 ms in 5 of 48 adapter rounds of the benchmark. One reader served
+    105-157 q/s (1.26-2.26x the best public anchor of each round) with p99 0.97-2.31 ms in all
+    48. None on a single core, where there is nothing to run beside.
     """
     return max(0, min(2, cpus - 1))
 
