@@ -379,4 +379,5 @@ def test_a_wrapper_installed_before_import_is_not_taken_for_the_clients_own() ->
 
     assert _defined_in_qdrant_client(real) is real
     assert _defined_in_qdrant_client(traced) is not traced
-    assert _defined_in_qdrant_client(mock.MagicMock(wraps=real)) is not real
+    proxy = mock.MagicMock(wraps=real)
+    assert _defined_in_qdrant_client(proxy) is not proxy
