@@ -67,9 +67,7 @@ class SideBySideBlas:
         if self._controller is not None:
             return
         try:
-            from threadpoolctl import ThreadpoolController
-
-            controller = ThreadpoolController()
+            controller = _find_blas_libraries()
         except Exception as error:  # noqa: BLE001 - as in _hold
             logger.debug("could not find BLAS libraries: %s", error)
             return
@@ -80,9 +78,7 @@ class SideBySideBlas:
     def _hold(self) -> None:
         try:
             if self._controller is None:
-                from threadpoolctl import ThreadpoolController
-
-                self._controller = ThreadpoolController()
+                self._controller = _find_blas_libraries()
             self._limit = self._controller.limit(limits=self.threads, user_api="blas")
         except Exception as error:  # noqa: BLE001 - a tuning knob must never fail a search
             logger.debug("could not limit BLAS threads: %s", error)
@@ -96,6 +92,13 @@ class SideBySideBlas:
             limit.restore_original_limits()
         except Exception as error:  # noqa: BLE001 - as above
             logger.debug("could not restore BLAS threads: %s", error)
+
+
+def _find_blas_libraries() -> Any:
+    """threadpoolctl's controller: a scan of the libraries loaded in this process."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 # One per process: BLAS threads are one setting per process, so every engine counts here.

@@ -126,10 +126,11 @@ class QdrantEngine:
 
     Embedded writes run one at a time on the storage thread, as does the per-point work of an
     upsert (checks, payloads), so the caller's loop stays idle while points are written.
-    Searches and reads of an in-memory store run on ``readers`` threads (2 by default; 0 on a
-    single core), started on first use, side by side but never beside a write; ``readers=0``
-    runs them on the storage thread too, as a folder store always does (local mode normalises
-    a folder's loaded vectors in place during searches, so they must not overlap). While two
+    Searches and reads of an in-memory store run on ``readers`` threads (by default one core
+    fewer than the process may use, at most 2: see ``default_readers``), started on first use,
+    side by side but never beside a write; ``readers=0`` runs them on the storage thread too,
+    as a folder store always does (local mode normalises a folder's loaded vectors in place
+    during searches, so they must not overlap). While two
     or more searches run at once, BLAS libraries (numpy's OpenBLAS) are held to one thread each
     and set back after (process-wide, see :mod:`qdrant_aio.blas`); ``limit_blas=False`` leaves
     BLAS alone. On Linux, ``reader_nice=n`` runs the reader threads ``n`` nice steps below the
