@@ -198,3 +198,34 @@ def test_prepare_never_raises_and_leaves_the_search_path_working(
     assert blas._controller is None
     with blas.search(), blas.search():
         assert not blas.limited  # _hold could not find them either, and said nothing
+
+
+def run_on_a_thread(step: Any) -> None:
+    thread = threading.Thread(target=step)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+@pytest.mark.usefixtures("two_blas_threads")
+@pytest.mark.parametrize("second_enters_on_a_thread", [True, False])
+def test_the_limit_is_obeyed_when_set_on_one_thread_and_put_back_on_another(
+    second_enters_on_a_thread: bool,
+) -> None:
+    # threadpoolctl 3.8 obeys only the first thread that set OpenBLAS's thread count: the
+    # limit used to stay at one thread for the rest of the process once a search on another
+    # thread than the one that took it ended the overlap (or the limit was never taken).
+    blas = SideBySideBlas()
+    first, second = blas.search(), blas.search()
+    first.__enter__()
+    if second_enters_on_a_thread:
+        run_on_a_thread(second.__enter__)
+    else:
+        second.__enter__()
+    assert blas.limited and blas_threads() and set(blas_threads()) == {1}
+    if second_enters_on_a_thread:
+        second.__exit__(None, None, None)
+    else:
+        run_on_a_thread(lambda: second.__exit__(None, None, None))
+    assert not blas.limited and set(blas_threads()) == {2}
+    first.__exit__(None, None, None)

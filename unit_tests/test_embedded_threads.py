@@ -4,6 +4,7 @@ thread, per-point work off the caller's loop, and vectors handed to local mode a
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import threading
 import time
@@ -25,9 +26,11 @@ from qdrant_aio import (
     QdrantEngine,
     SearchRequest,
 )
+from qdrant_aio import cpus as cpus_module
 from qdrant_aio.bridge import QueueThread
 from qdrant_aio.config import UNNAMED_VECTOR
-from qdrant_aio.engine import default_readers, usable_cpus
+from qdrant_aio.cpus import cgroup_cpu_quota, usable_cpus
+from qdrant_aio.engine import default_readers
 from qdrant_aio.transport import READ_METHODS, EmbeddedTransport, ReadWriteLock
 
 
@@ -150,7 +153,53 @@ def test_usable_cpus_counts_this_processs_cores() -> None:
     cpus = usable_cpus()
     assert 1 <= cpus <= (os.cpu_count() or cpus)
     if hasattr(os, "sched_getaffinity"):
-        assert cpus == len(os.sched_getaffinity(0))
+        quota = cgroup_cpu_quota()
+        affinity = len(os.sched_getaffinity(0))
+        assert cpus == (affinity if quota is None else max(1, min(affinity, math.ceil(quota))))
+
+
+@pytest.mark.parametrize(("quota", "cpus"), [(None, 8), (1.5, 2), (1.0, 1), (0.2, 1), (16.0, 8)])
+def test_a_cpu_quota_caps_the_usable_cores(
+    monkeypatch: pytest.MonkeyPatch, quota: float | None, cpus: int
+) -> None:
+    # docker --cpus=1.5 on an 8-core host: threads sized for 8 cores would wait for each other.
+    monkeypatch.setattr(cpus_module.os, "sched_getaffinity", lambda _: set(range(8)))
+    monkeypatch.setattr(cpus_module, "cgroup_cpu_quota", lambda: quota)
+    assert usable_cpus() == cpus
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_the_cgroup_v2_quota_is_the_smallest_on_the_way_up(tmp_path: Path) -> None:
+    write(tmp_path / "cpu.max", "max 100000\n")
+    write(tmp_path / "kubepods/cpu.max", "300000 100000\n")
+    write(tmp_path / "kubepods/pod1/cpu.max", "150000 100000\n")
+    write(tmp_path / "kubepods/pod1/c1/cpu.max", "max 100000\n")
+    assert cgroup_cpu_quota(tmp_path, "0::/kubepods/pod1/c1\n") == 1.5
+    assert cgroup_cpu_quota(tmp_path, "0::/kubepods\n") == 3.0
+    assert cgroup_cpu_quota(tmp_path, "0::/\n") is None  # no quota at the root
+    assert cgroup_cpu_quota(tmp_path, "0::/elsewhere\n") is None  # nothing readable
+    assert cgroup_cpu_quota(tmp_path / "missing", "0::/\n") is None
+
+
+def test_the_cgroup_v2_quota_beside_v1_controllers_is_under_unified(tmp_path: Path) -> None:
+    write(tmp_path / "unified/app/cpu.max", "50000 100000\n")
+    membership = "4:memory:/app\n1:cpu:/\n0::/app\n"
+    assert cgroup_cpu_quota(tmp_path, membership) == 0.5
+
+
+def test_the_cgroup_v1_quota_is_read_from_the_cpu_controller(tmp_path: Path) -> None:
+    write(tmp_path / "cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "200000\n")
+    write(tmp_path / "cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n")
+    write(tmp_path / "cpu,cpuacct/cpu.cfs_quota_us", "-1\n")
+    write(tmp_path / "cpu,cpuacct/cpu.cfs_period_us", "100000\n")
+    assert cgroup_cpu_quota(tmp_path, "3:cpu,cpuacct:/docker/abc\n") == 2.0
+    assert cgroup_cpu_quota(tmp_path, "3:cpu,cpuacct:/\n") is None
+    write(tmp_path / "cpu,cpuacct/docker/abc/cpu.cfs_period_us", "0\n")  # nonsense: ignored
+    assert cgroup_cpu_quota(tmp_path, "3:cpu,cpuacct:/docker/abc\n") is None
 
 
 async def test_searches_run_on_reader_threads_by_default() -> None:
@@ -168,6 +217,16 @@ async def test_searches_run_on_reader_threads_by_default() -> None:
     assert all(thread.is_alive() for thread in readers)
     await engine.aclose()
     assert not any(thread.is_alive() for thread in readers)
+
+
+async def test_an_engine_from_a_local_client_gets_the_default_readers() -> None:
+    client = QdrantClient(":memory:")
+    engine = QdrantEngine.from_client(client)
+    transport = engine._transport
+    assert isinstance(transport, EmbeddedTransport)
+    assert transport._reader_count == default_readers(usable_cpus())
+    await engine.aclose()
+    client.close()
 
 
 async def test_without_readers_everything_runs_on_the_storage_thread() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import os
 import threading
 import weakref
 from collections.abc import AsyncIterable, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -32,6 +31,7 @@ from .config import (
     IngestOptions,
     QueryCoalescing,
 )
+from .cpus import usable_cpus
 from .errors import (
     CollectionMismatchError,
     CollectionNotFoundError,
@@ -80,18 +80,11 @@ def default_readers(cpus: int) -> int:
     return max(0, min(2, cpus - 1))
 
 
-def usable_cpus() -> int:
-    """Cores this process may run on (its affinity, e.g. a container's cpuset), else all."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
 EMBEDDED_READERS = default_readers(usable_cpus())
 # How much lower the reader threads' CPU priority is (Linux nice steps above the thread that
-# starts them); 0, the default, leaves it. Two readers and the caller's event loop are three busy
-# threads on 2 cores: at the same priority the loop's thread, when it wakes, may wait out a
+# starts them); 0, the default, leaves it. Measured with two readers on 2 cores (the default
+# before one core was left to the loop, see default_readers), three busy threads with the
+# caller's event loop: at the same priority the loop's thread, when it wakes, may wait out a
 # reader's time slice. At nice 10, with 32 searches in flight (benchmark, 12 phases each way):
 # worst loop lateness 5.5-16 ms instead of 6-42 ms, p99 1.0-3.3 ms instead of 1.9-4.1 ms, same
 # throughput. But when the loop itself is busy, or other processes use the cores, the readers
