@@ -82,6 +82,26 @@ def test_growth_is_at_least_twofold_so_small_adds_stay_cheap() -> None:
     assert _arrays(client, "c")["dense"].shape[0] == 21
 
 
+def test_only_the_rows_of_the_add_are_written_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Written in one call (which lets go of the interpreter lock) instead of a huge page at a
+    # time as points arrive; the rest of the room stays untouched.
+    written: list[tuple[int, int, int]] = []
+
+    def spy(rows: np.ndarray) -> None:
+        base = rows.base
+        assert isinstance(base, np.ndarray)
+        start = (rows.__array_interface__["data"][0] - base.__array_interface__["data"][0])
+        written.append((start // base.strides[0], rows.shape[0], base.shape[0]))
+        rows[...] = 0
+
+    monkeypatch.setattr("qdrant_aio.local_capacity._make_resident", spy)
+    client = _client_with("c", 10, ("a", "b"))
+    assert reserve_dense_rows(client._client, "c", 30) == 40
+    assert written == [(10, 30, 40), (10, 30, 40)]  # rows 10..39 of each 40-row array
+    assert reserve_dense_rows(client._client, "c", 5) == 0  # room enough: nothing written
+    assert len(written) == 2
+
+
 def test_every_dense_vector_of_the_collection_gets_room() -> None:
     client = _client_with("c", 3, vectors=("a", "b"))
     assert reserve_dense_rows(client._client, "c", 40) == 43
