@@ -168,16 +168,19 @@ def test_a_cpu_quota_caps_the_usable_cores(
     assert usable_cpus() == cpus
 
 
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
 
 
 def test_the_cgroup_v2_quota_is_the_smallest_on_the_way_up(tmp_path: Path) -> None:
-    write(tmp_path / "cpu.max", "max 100000\n")
-    write(tmp_path / "kubepods/cpu.max", "300000 100000\n")
-    write(tmp_path / "kubepods/pod1/cpu.max", "150000 100000\n")
-    write(tmp_path / "kubepods/pod1/c1/cpu.max", "max 100000\n")
+    write_tree(tmp_path, {
+        "cpu.max": "max 100000\n",
+        "kubepods/cpu.max": "300000 100000\n",
+        "kubepods/pod1/cpu.max": "150000 100000\n",
+        "kubepods/pod1/c1/cpu.max": "max 100000\n",
+    })
     assert cgroup_cpu_quota(tmp_path, "0::/kubepods/pod1/c1\n") == 1.5
     assert cgroup_cpu_quota(tmp_path, "0::/kubepods\n") == 3.0
     assert cgroup_cpu_quota(tmp_path, "0::/\n") is None  # no quota at the root
@@ -186,19 +189,21 @@ def test_the_cgroup_v2_quota_is_the_smallest_on_the_way_up(tmp_path: Path) -> No
 
 
 def test_the_cgroup_v2_quota_beside_v1_controllers_is_under_unified(tmp_path: Path) -> None:
-    write(tmp_path / "unified/app/cpu.max", "50000 100000\n")
+    write_tree(tmp_path, {"unified/app/cpu.max": "50000 100000\n"})
     membership = "4:memory:/app\n1:cpu:/\n0::/app\n"
     assert cgroup_cpu_quota(tmp_path, membership) == 0.5
 
 
 def test_the_cgroup_v1_quota_is_read_from_the_cpu_controller(tmp_path: Path) -> None:
-    write(tmp_path / "cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "200000\n")
-    write(tmp_path / "cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n")
-    write(tmp_path / "cpu,cpuacct/cpu.cfs_quota_us", "-1\n")
-    write(tmp_path / "cpu,cpuacct/cpu.cfs_period_us", "100000\n")
+    write_tree(tmp_path / "cpu,cpuacct", {
+        "docker/abc/cpu.cfs_quota_us": "200000\n",
+        "docker/abc/cpu.cfs_period_us": "100000\n",
+        "cpu.cfs_quota_us": "-1\n",
+        "cpu.cfs_period_us": "100000\n",
+    })
     assert cgroup_cpu_quota(tmp_path, "3:cpu,cpuacct:/docker/abc\n") == 2.0
     assert cgroup_cpu_quota(tmp_path, "3:cpu,cpuacct:/\n") is None
-    write(tmp_path / "cpu,cpuacct/docker/abc/cpu.cfs_period_us", "0\n")  # nonsense: ignored
+    write_tree(tmp_path / "cpu,cpuacct", {"docker/abc/cpu.cfs_period_us": "0\n"})  # nonsense: ignored
     assert cgroup_cpu_quota(tmp_path, "3:cpu,cpuacct:/docker/abc\n") is None
 
 
