@@ -79,7 +79,6 @@ def _make_resident(rows: np.ndarray) -> None:
     rows[...] = 0
 
 
-
 def _collection(local: Any, name: str) -> Any:
     collections = getattr(local, "collections", None)
     if not isinstance(collections, dict):
