@@ -203,7 +203,8 @@ def test_the_cgroup_v1_quota_is_read_from_the_cpu_controller(tmp_path: Path) -> 
     })
     assert cgroup_cpu_quota(tmp_path, "3:cpu,cpuacct:/docker/abc\n") == 2.0
     assert cgroup_cpu_quota(tmp_path, "3:cpu,cpuacct:/\n") is None
-    write_tree(tmp_path / "cpu,cpuacct", {"docker/abc/cpu.cfs_period_us": "0\n"})  # nonsense: ignored
+    # A period of 0 makes no sense: ignored.
+    write_tree(tmp_path / "cpu,cpuacct", {"docker/abc/cpu.cfs_period_us": "0\n"})
     assert cgroup_cpu_quota(tmp_path, "3:cpu,cpuacct:/docker/abc\n") is None
 
 
