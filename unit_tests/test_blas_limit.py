@@ -229,3 +229,22 @@ def test_the_limit_is_obeyed_when_set_on_one_thread_and_put_back_on_another(
         run_on_a_thread(lambda: second.__exit__(None, None, None))
     assert not blas.limited and set(blas_threads()) == {2}
     first.__exit__(None, None, None)
+
+
+def test_a_limit_that_took_effect_is_put_back_even_if_a_later_step_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    limiter = SideBySideBlas()
+    controller = FakeController()
+    limiter._controller = controller
+    calls = iter([None, OSError("after the limit")])
+
+    def clear_then_fail() -> None:
+        error = next(calls, None)
+        if error is not None:
+            raise error
+
+    monkeypatch.setattr("qdrant_aio.blas._let_any_thread_set_blas", clear_then_fail)
+    with limiter.search(), limiter.search():
+        assert limiter.limited
+    assert controller.log == ["limit 1 blas", "restore"]

@@ -809,3 +809,13 @@ def test_lower_thread_priority_carries_on_when_the_system_refuses(
     monkeypatch.setattr(bridge.os, "getpriority", lambda *_: 0, raising=False)
     monkeypatch.setattr(bridge.os, "setpriority", refuse, raising=False)
     assert bridge.lower_thread_priority(5) is False
+
+
+def test_an_unreadable_cgroup_file_means_no_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Computed when qdrant_aio.engine is imported: it must never raise.
+    def undecodable(self: Path, *args: Any, **kwargs: Any) -> str:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    monkeypatch.setattr(Path, "read_text", undecodable)
+    assert cgroup_cpu_quota() is None
+    assert usable_cpus() >= 1

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,7 +17,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from llama_index.core.schema import TextNode
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-from qdrant_aio import PointInput, QdrantEngine
+from qdrant_aio import PointInput, QdrantEngine, SearchRequest
 from qdrant_aio.langchain import QdrantVectorStore as LangChainStore
 from qdrant_aio.llama_index import QdrantVectorStore as LlamaIndexStore
 from qdrant_aio.local_capacity import reserve_dense_rows
@@ -250,3 +252,43 @@ async def test_a_reservation_waits_for_reads_in_progress() -> None:
     reader.join()
     assert arrays["dense"].shape[0] == 1001
     await engine.aclose()
+
+
+async def test_searches_go_on_while_the_new_rows_are_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Writing a large add's rows takes long (~0.85 s for 250,000 rows here): it happens before
+    # the write lock is taken, so a search of the store is answered meanwhile.
+    engine = QdrantEngine(readers=1)
+    await engine.aupsert("c", [PointInput(id="a", payload={}, dense=unit_vector("a", DIM))])
+    transport: Any = engine._transport
+    writing, searched = threading.Event(), threading.Event()
+
+    def slow_write(rows: np.ndarray) -> None:
+        writing.set()
+        assert searched.wait(5), "the search waited for the rows to be written"
+        rows[...] = 0
+
+    monkeypatch.setattr("qdrant_aio.local_capacity._make_resident", slow_write)
+    reservation = asyncio.ensure_future(transport.reserve_rows("c", 1000))
+    assert await asyncio.to_thread(writing.wait, 5)
+    hits = await engine.aquery("c", SearchRequest(dense=unit_vector("a", DIM), limit=1))
+    searched.set()
+    await reservation
+    assert [hit.id for hit in hits] == ["a"]
+    assert transport._local.collections["c"].vectors["dense"].shape[0] == 1001
+    await engine.aclose()
+
+
+def test_arrays_changed_meanwhile_are_left_in_place() -> None:
+    client = _client_with("c", 10)
+    arrays = _arrays(client, "c")
+    swapped_in = np.zeros((11, DIM), dtype=np.float32)
+
+    @contextlib.contextmanager
+    def another_write_first() -> Iterator[None]:
+        arrays["dense"] = swapped_in  # what a write between build and swap would do
+        yield
+
+    assert reserve_dense_rows(client._client, "c", 100, installing=another_write_first) == 0
+    assert arrays["dense"] is swapped_in

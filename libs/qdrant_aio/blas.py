@@ -79,15 +79,17 @@ class SideBySideBlas:
                 self._controller = controller
 
     def _hold(self) -> None:
+        limit = None
         try:
             if self._controller is None:
                 self._controller = _find_blas_libraries()
             _let_any_thread_set_blas()
-            self._limit = self._controller.limit(limits=self.threads, user_api="blas")
+            limit = self._controller.limit(limits=self.threads, user_api="blas")
             _let_any_thread_set_blas()
         except Exception as error:  # noqa: BLE001 - a tuning knob must never fail a search
             logger.debug("could not limit BLAS threads: %s", error)
-            self._limit = None
+        # Kept even if the last step failed: a limit that took effect must be put back.
+        self._limit = limit
 
     def _release(self) -> None:
         limit, self._limit = self._limit, None

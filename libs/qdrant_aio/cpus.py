@@ -38,7 +38,7 @@ def cgroup_cpu_quota(root: Path = CGROUP_ROOT, membership: str | None = None) ->
     if membership is None:
         try:
             membership = Path("/proc/self/cgroup").read_text()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a cgroup name that is not UTF-8
             return None
     quotas = []
     for line in membership.splitlines():

@@ -55,10 +55,13 @@ __all__ = ["QdrantEngine", "engine_for"]
 
 # Slice length of per-point work run on an embedded engine's storage thread. Within a slice your
 # loop's thread may wait for the interpreter lock for the whole slice (the work releases and
-# retakes it, in numpy, so CPython never asks it to let the loop in; see hand_over_gil, which
-# runs between slices): at 4 ms, a LlamaIndex add left the loop ~3.4 ms late at p99 in most adds
-# (about 46 wake-ups in 400 were 3.2-3.5 ms late), at 1 ms 1.7-2.0 ms, at the same add time
-# (by hand: 3 processes of 3 adds of 20,000 nodes each way, alternating).
+# retakes it, in numpy, so CPython never asks it to let the loop in). Between slices
+# hand_over_gil lets the loop in, at most once every GIL_HANDOVER_EVERY (2 ms): every other
+# slice at 1 ms, so the loop waits ~2 ms at most instead of ~4. Measured: at 4 ms a LlamaIndex
+# add left the loop ~3.4 ms late at p99 in most adds (about 46 wake-ups in 400 were 3.2-3.5 ms
+# late), at 1 ms 1.7-2.0 ms, at the same add time (by hand: 3 processes of 3 adds of 20,000
+# nodes each way, alternating). Outside a job (amap called from your loop) each slice is a
+# round trip to the storage thread: ~4x as many as at 4 ms, ~5 ms more per 20,000 texts.
 STORAGE_SLICE_SECONDS = 0.001
 # Points per upsert of an embedded engine made without IngestOptions (a server's: 256). Local
 # mode stores 64 as fast as 256 (flat from 64 to 1,024), and with fewer of an add's points in
@@ -280,7 +283,7 @@ class QdrantEngine:
     async def amap(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """``[function(x) for x in items]`` for pure per-item CPU work, where it costs least.
 
-        Embedded: on the storage thread, in slices of a few milliseconds (queued with the
+        Embedded: on the storage thread, in slices of about a millisecond (queued with the
         storage calls, so the caller's loop stays idle and other calls interleave). Server: on
         the caller's loop, yielding to it between slices of about a millisecond.
         """

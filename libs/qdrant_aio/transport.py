@@ -220,8 +220,9 @@ class EmbeddedTransport:
         await self._storage.run_async(self._reserve(local, collection_name, rows))
 
     async def _reserve(self, local: Any, collection_name: str, rows: int) -> None:
-        with self._writing():
-            reserve_dense_rows(local, collection_name, rows)
+        # Built beside the old arrays, on this thread (no other write can run meanwhile); only
+        # the swap takes the write lock, so searches go on while the new rows are written.
+        reserve_dense_rows(local, collection_name, rows, installing=self._writing)
 
     async def run_job(self, job: Coroutine[Any, Any, T]) -> T:
         """Run a job of several steps (an adapter's add) on the storage thread as one piece.
