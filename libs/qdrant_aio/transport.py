@@ -132,7 +132,7 @@ class EmbeddedTransport:
         if readers and limit_blas:
             # The limit's first use looks for BLAS libraries: done now, on the storage thread,
             # instead of on your loop in its first burst of searches (see SideBySideBlas.prepare).
-            self._storage.submit(_prepare_blas())
+            self._storage.submit(_call(side_by_side_blas.prepare))
 
     @property
     def float32_queries(self) -> bool:
@@ -380,10 +380,6 @@ def shorten_switch_interval(seconds: float) -> None:
 
 def _closed_during_the_call() -> EngineClosedError:
     return EngineClosedError("the engine was closed during the call")
-
-
-async def _prepare_blas() -> None:
-    side_by_side_blas.prepare()
 
 
 async def _noop() -> None:
