@@ -21,6 +21,7 @@ from qdrant_aio import (
     InvalidInputError,
     PointInput,
     QdrantEngine,
+    QdrantRequestError,
     RetryPolicy,
     SearchRequest,
 )
@@ -219,6 +220,68 @@ async def test_pass_through_options_reach_create_collection() -> None:
     await engine.acreate_collection("c", spec, dense_size=8, force_recreate=True)
     assert client.count_calls("delete_collection") == 1
     assert client.count_calls("create_collection") == 2
+    await engine.aclose()
+
+
+async def test_a_collection_found_missing_ahead_is_created_without_asking_again() -> None:
+    engine, client = recording_engine()
+    await engine.aprefetch_collection("c")
+    assert client.count_calls("get_collection") == 1
+    await engine.aupsert("c", points(5))
+    assert client.count_calls("get_collection") == 1  # the note stood in for a second lookup
+    assert client.count_calls("create_collection") == 1
+    assert await engine.acount("c") == 5
+    await engine.aclose()
+
+
+async def test_a_collection_found_ahead_is_not_looked_up_again() -> None:
+    engine, client = recording_engine()
+    client._inner.create_collection(
+        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.DOT)}
+    )
+    await engine.aprefetch_collection("c")
+    await engine.aupsert("c", points(5))
+    assert client.count_calls("get_collection") == 1
+    assert client.count_calls("create_collection") == 0
+    assert await engine.acount("c") == 5
+    await engine.aclose()
+
+
+async def test_a_collection_created_by_someone_else_after_the_lookup_is_used_as_it_is() -> None:
+    engine, client = recording_engine()
+    await engine.aprefetch_collection("c")  # missing now ...
+    # ... created meanwhile by another process, with one unnamed vector: our own create fails,
+    # and the writes go to the collection as it is (named vectors would be refused by it).
+    client._inner.create_collection(
+        "c", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE)
+    )
+    await engine.aupsert("c", points(5))
+    assert client.count_calls("create_collection") == 1
+    assert await engine.acount("c") == 5
+    (stored,) = client._inner.retrieve("c", [point_id_for("doc-0")], with_vectors=True)
+    assert isinstance(stored.vector, list) and len(stored.vector) == 8
+    await engine.aclose()
+
+
+async def test_a_read_does_not_trust_a_collection_found_missing_earlier() -> None:
+    engine, client = recording_engine()
+    await engine.aprefetch_collection("c")
+    client._inner.create_collection(
+        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
+    )
+    assert await engine.aquery("c", SearchRequest(dense=unit_vector("q"), limit=3)) == []
+    assert client.count_calls("create_collection") == 0
+    await engine.aclose()
+
+
+async def test_a_failed_create_of_a_missing_collection_raises_its_own_error() -> None:
+    engine, client = recording_engine(retry=FAST_RETRY)
+    client.fail_next["create_collection"] = [http_error(400)]
+    with pytest.raises(QdrantRequestError):
+        await engine.aupsert("c", points(3))
+    assert client.count_calls("get_collection") == 2  # the lookup, and the check after the failure
+    assert not client._inner.collection_exists("c")
+    assert await engine.aupsert("c", points(3)) == [f"doc-{i}" for i in range(3)]
     await engine.aclose()
 
 

@@ -1,4 +1,6 @@
-"""Ingest reads its source one batch ahead: the next batch is produced while this one is stored."""
+"""Ingest reads its source one batch ahead: the next batch is produced while this one is stored.
+
+Also ``overlapped``: a write's lookups run while its input is checked."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 from engine_support import unit_vector
 
 from qdrant_aio import IngestError, IngestOptions, InvalidInputError, PointInput, QdrantEngine
-from qdrant_aio.bridge import ReadAhead
+from qdrant_aio.bridge import ReadAhead, overlapped
 
 
 class Source:
@@ -196,3 +198,69 @@ async def test_an_embedding_failure_of_a_batch_read_ahead_is_reported_as_before(
     assert set(caught.value.ids_not_written) == {p.id for p in batch(2)}
     assert await engine.acount("c") == 6
     await engine.aclose()
+
+
+class Lookup:
+    """A look-ahead that waits to be released, and records whether it was cancelled."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cancelled = False
+        self.error = error
+
+    async def run(self) -> str:
+        self.started.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if self.error is not None:
+            raise self.error
+        return "looked up"
+
+
+async def test_overlapped_runs_the_look_ahead_while_the_work_runs() -> None:
+    lookup = Lookup()
+
+    async def work() -> str:
+        await asyncio.wait_for(lookup.started.wait(), 5)  # would time out if run one after other
+        lookup.release.set()
+        return "checked"
+
+    assert await overlapped(lookup.run(), work()) == ("looked up", "checked")
+
+
+async def test_overlapped_reports_the_works_error_and_cancels_the_look_ahead() -> None:
+    lookup = Lookup(error=ConnectionError("server down"))
+
+    async def work() -> str:
+        await lookup.started.wait()
+        raise InvalidInputError("bad text")
+
+    with pytest.raises(InvalidInputError, match="bad text"):
+        await overlapped(lookup.run(), work())
+    assert lookup.cancelled
+
+
+async def test_overlapped_raises_the_look_aheads_error_once_the_work_succeeded() -> None:
+    lookup = Lookup(error=ConnectionError("server down"))
+
+    async def work() -> str:
+        lookup.release.set()
+        return "checked"
+
+    with pytest.raises(ConnectionError, match="server down"):
+        await overlapped(lookup.run(), work())
+
+
+async def test_cancelling_overlapped_cancels_both() -> None:
+    lookup = Lookup()
+    work = Lookup()
+    task = asyncio.ensure_future(overlapped(lookup.run(), work.run()))
+    await asyncio.wait_for(asyncio.gather(lookup.started.wait(), work.started.wait()), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert lookup.cancelled and work.cancelled

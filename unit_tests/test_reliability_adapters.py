@@ -376,6 +376,60 @@ async def test_empty_input_creates_nothing_and_sends_no_request(kind: str) -> No
     await engine.aclose()
 
 
+@by_adapter
+async def test_a_first_add_looks_its_collection_up_once(kind: str) -> None:
+    engine, client = faulty_engine()
+    h = harness(kind, engine)
+    await h.add(docs(30))
+    # Read alongside the layout probe; the missing collection is then created without a
+    # second lookup.
+    assert client.count_calls("get_collection") == 1
+    assert client.count_calls("create_collection") == 1
+    first_write = [name for name, _ in client.calls].index("create_collection")
+    assert {"scroll", "get_collection"} <= {name for name, _ in client.calls[:first_write]}
+    assert sorted(await h.stored()) == sorted(d.id for d in docs(30))
+    await h.close()
+    await engine.aclose()
+
+
+async def test_langchain_looks_its_collection_up_while_the_inputs_are_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, client = faulty_engine()
+    h = LangChainHarness(engine, "c")
+    checking = qdrant_aio.langchain.aprepare_inputs
+    lookups_seen_while_checking: list[int] = []
+
+    async def checking_that_waits_for_the_lookup(*args: Any, **kwargs: Any) -> Any:
+        inputs = await checking(*args, **kwargs)
+        for _ in range(GUARD * 100):  # done at once when overlapped; never if not
+            if client.count_calls("get_collection") and client.count_calls("scroll"):
+                break
+            await asyncio.sleep(0.01)
+        lookups_seen_while_checking.append(client.count_calls("get_collection"))
+        return inputs
+
+    monkeypatch.setattr(
+        qdrant_aio.langchain, "aprepare_inputs", checking_that_waits_for_the_lookup
+    )
+    await h.add(docs(5))
+    assert lookups_seen_while_checking == [1]
+    assert client.count_calls("create_collection") == 1
+    await engine.aclose()
+
+
+async def test_langchain_bad_input_is_reported_as_such_when_the_lookups_fail_too() -> None:
+    engine, client = faulty_engine(attempts=1)
+    client.poison = lambda name, kwargs: name in ("get_collection", "scroll")
+    client.poison_error = http_error(403)
+    store = LangChainHarness(engine, "c").store
+    with pytest.raises(InvalidInputError, match="metadatas"):
+        await store.aadd_texts(["a", "b"], [{"ok": 1}, {"bad": {1, 2}}])
+    assert all(name in ("get_collection", "scroll") for name, _ in client.calls)
+    assert not client._inner.collection_exists("c")
+    await engine.aclose()
+
+
 BAD_METADATA: dict[str, dict[str, Any]] = {
     "set": {"tags": {"a", "b"}},
     "object": {"owner": object()},

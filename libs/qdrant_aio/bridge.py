@@ -29,6 +29,7 @@ __all__ = [
     "ReadAhead",
     "bridge_loop",
     "on_caller_loop",
+    "overlapped",
     "run_sync",
     "map_cooperatively",
     "map_slice",
@@ -373,6 +374,22 @@ async def on_caller_loop(awaitable: Awaitable[T]) -> T:
         return await awaitable
 
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(there(), caller))
+
+
+async def overlapped(ahead: Awaitable[T], work: Awaitable[R]) -> tuple[T, R]:
+    """Both results, ``ahead`` running while ``work`` does, so its waiting costs no time.
+
+    ``work``'s error wins: ``ahead`` is then cancelled and its outcome dropped (a caller's bad
+    input is reported as such, even if the look-ahead failed too). Nothing is left running.
+    """
+    task = asyncio.ensure_future(ahead)
+    try:
+        result = await work
+    except BaseException:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    return await task, result
 
 
 async def _cancel_leftover_tasks() -> None:

@@ -182,6 +182,9 @@ class QdrantEngine:
             )
         self._schemas: dict[str, _Schema] = {}
         self._pending: dict[str, concurrent.futures.Future[_Schema]] = {}
+        # Collections that aprefetch_collection found missing: the next ensure that may create
+        # goes straight to creating (see _load_or_create for why a stale entry is harmless).
+        self._absent: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
         if _transport is not None:
@@ -486,23 +489,49 @@ class QdrantEngine:
             collection_name, spec, dense_size=dense_size, check_size=check_size, create=create
         ))
 
+    async def aprefetch_collection(self, collection_name: str) -> None:
+        """Look a collection up ahead of a write that still has input to check.
+
+        A write must check all its input before it creates anything, so the lookup of its
+        collection would otherwise be one more round trip after the checking. Started alongside
+        the checking, it caches the layout of a collection that exists; a missing one is noted,
+        and the next :meth:`aensure_collection` that may create goes straight to creating it.
+        """
+        self._check_open()
+        if collection_name in self._schemas:
+            return
+        info = await self._info_or_none(collection_name)
+        with self._lock:
+            if info is None:
+                self._absent.add(collection_name)
+            else:
+                self._schemas.setdefault(collection_name, _Schema.from_info(info))
+
+    async def _info_or_none(self, collection_name: str) -> Any:
+        try:
+            return await self._call("get_collection", collection_name=collection_name)
+        except CollectionNotFoundError:
+            return None
+
     async def _load_or_create(
         self, collection_name: str, spec: CollectionSpec, dense_size: int | None, create: bool
     ) -> _Schema:
-        try:
-            info = await self._call("get_collection", collection_name=collection_name)
-        except CollectionNotFoundError:
-            info = None
+        with self._lock:
+            noted_absent = collection_name in self._absent
+            self._absent.discard(collection_name)
+        info = None if noted_absent and create else await self._info_or_none(collection_name)
         if info is not None:
             return _Schema.from_info(info)
         if not create or (spec.dense and dense_size is None):
             raise CollectionNotFoundError(collection_name)
-        await self._create(collection_name, spec, dense_size)
-        return _Schema.from_spec(spec, dense_size)
+        schema = await self._create(collection_name, spec, dense_size)
+        return schema or _Schema.from_spec(spec, dense_size)
 
     async def _create(
         self, collection_name: str, spec: CollectionSpec, dense_size: int | None
-    ) -> None:
+    ) -> _Schema | None:
+        """Create the collection and its payload indexes; None, or the layout of the collection
+        that someone else created first (used as it is)."""
         vectors: dict[str, models.VectorParams] = {}
         if spec.dense:
             assert dense_size is not None
@@ -537,12 +566,14 @@ class QdrantEngine:
                 sparse_vectors_config=sparse,
                 **{k: v for k, v in options.items() if v is not None},
             )
-        except (QdrantRequestError, ValueError) as error:
-            # Another process may have created it between our check and our create.
-            if "already exists" not in str(error) and "already exists" not in repr(
-                error.__cause__
-            ):
+        except (QdrantRequestError, ValueError):
+            # Another process may have created it between our lookup and our create (or the
+            # lookup was a stale aprefetch_collection): then it is used as it is. A key that
+            # may not create collections gets here too, and gets the same answer.
+            info = await self._info_or_none(collection_name)
+            if info is None:
                 raise
+            return _Schema.from_info(info)
         for field_name, schema in spec.payload_indexes.items():
             await self._call(
                 "create_payload_index",
@@ -550,6 +581,7 @@ class QdrantEngine:
                 field_name=field_name,
                 field_schema=schema,
             )
+        return None
 
     async def _prepare_all(
         self, points: Sequence[tuple[PointInput, PointId]], layout: CollectionLayout
@@ -565,6 +597,7 @@ class QdrantEngine:
     def _forget(self, collection_name: str) -> None:
         with self._lock:
             self._schemas.pop(collection_name, None)
+            self._absent.discard(collection_name)
 
     # ------------------------------------------------------------------ writes
 

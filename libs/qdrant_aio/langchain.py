@@ -19,7 +19,7 @@ from langchain_core.vectorstores import VectorStore
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from typing_extensions import Self
 
-from .bridge import on_caller_loop, run_sync
+from .bridge import on_caller_loop, overlapped, run_sync
 from .config import CollectionLayout, CollectionSpec, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import CollectionNotFoundError, ConfigurationError, InvalidInputError
@@ -31,6 +31,7 @@ from .langchain_inputs import (
     TextInputs,
     aprepare_inputs,
     fusion_options,
+    one_per_text,
     reject_extra,
 )
 from .langchain_scores import relevance_function
@@ -342,22 +343,32 @@ class QdrantVectorStore(VectorStore):
         """
         show_progress = bool(kwargs.pop("show_progress", False))
         reject_extra(kwargs, "add_texts")
-        inputs = await aprepare_inputs(
-            texts, metadatas, ids, self._engine.ingest_options.max_request_bytes,
-            self._engine.amap, self._payload_layout,
-        )
         size = batch_size if batch_size is not None else self.batch_size
         if size < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {size}")
+        text_list = one_per_text(texts, "texts")
+        checking = aprepare_inputs(
+            text_list, metadatas, ids, self._engine.ingest_options.max_request_bytes,
+            self._engine.amap, self._payload_layout,
+        )
+        if not text_list:
+            await checking  # the other inputs must be empty too; nothing is sent
+            return []
+        # The collection's layout and schema are read while the inputs are checked: on a
+        # server that takes their round trips out of the add's time before its first upsert.
+        legacy, inputs = await overlapped(
+            self._probe.alegacy_before_write(self._engine, self.collection_name), checking
+        )
         if inputs.keep:
-            await self._engine.arun_job(self._aupsert_inputs(inputs, size, show_progress))
+            await self._engine.arun_job(
+                self._aupsert_inputs(inputs, size, show_progress, legacy)
+            )
         return inputs.ids
 
     async def _aupsert_inputs(
-        self, inputs: TextInputs, batch_size: int, show_progress: bool
+        self, inputs: TextInputs, batch_size: int, show_progress: bool, legacy: bool
     ) -> None:
         """Embed, build and write checked inputs (one engine job: see ``arun_job``)."""
-        legacy = await self._probe.alegacy(self._engine, self.collection_name)
         await self._engine.aupsert(
             self.collection_name,
             self._point_batches(inputs, batch_size, legacy),

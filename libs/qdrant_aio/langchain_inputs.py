@@ -30,6 +30,7 @@ __all__ = [
     "RetrievalMode",
     "TextInputs",
     "aprepare_inputs",
+    "one_per_text",
     "SparseEmbedder",
     "fusion_options",
     "reject_extra",
@@ -65,7 +66,7 @@ class TextInputs:
     sizes: list[int]  # JSON bytes of text + metadata (checked: JSON carries them exactly)
 
 
-def _one_per_text(value: object, what: str) -> list[Any]:
+def one_per_text(value: object, what: str) -> list[Any]:
     if isinstance(value, (str, bytes, Mapping)):
         raise InvalidInputError(
             f"{what} must be an iterable with one entry per text, got a {type(value).__name__}"
@@ -106,7 +107,7 @@ async def aprepare_inputs(
     ``layout``.
     """
     layout = layout or PayloadLayout()
-    text_list = _one_per_text(texts, "texts")
+    text_list = one_per_text(texts, "texts")
     for index, text in enumerate(text_list):
         if not isinstance(text, str):
             raise InvalidInputError(f"texts[{index}] must be a str, got {type(text).__name__}")
@@ -115,7 +116,7 @@ async def aprepare_inputs(
     if metadatas is None:
         metadata_list = [{}] * count  # never mutated: payloads copy metadata
     else:
-        raw_metadatas = _one_per_text(metadatas, "metadatas")
+        raw_metadatas = one_per_text(metadatas, "metadatas")
         if len(raw_metadatas) != count:
             raise InvalidInputError(
                 f"got {count} texts but {len(raw_metadatas)} metadatas; give one per text"
@@ -128,7 +129,7 @@ async def aprepare_inputs(
             metadata_list.append(metadata or {})
     raw_ids: list[Any] = [None] * count
     if ids is not None:
-        raw_ids = _one_per_text(ids, "ids")
+        raw_ids = one_per_text(ids, "ids")
         if len(raw_ids) != count:
             raise InvalidInputError(f"got {count} texts but {len(raw_ids)} ids; give one per text")
     def check_document(index: int) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from qdrant_client import models
 
+from .bridge import overlapped
 from .engine import QdrantEngine
 from .payload import PayloadLayout, is_llama_index_layout
 
@@ -39,6 +40,17 @@ class LayoutProbe:
         self._legacy = is_llama_index_layout(sample[0].payload, self._layout)
         self._caseless = self._layout.caseless_key in sample[0].payload
         return self._legacy
+
+    async def alegacy_before_write(self, engine: QdrantEngine, collection_name: str) -> bool:
+        """:meth:`alegacy`, with the write's collection lookup sent alongside.
+
+        Both are reads: sending them together saves the write a round trip
+        (:meth:`QdrantEngine.aprefetch_collection`).
+        """
+        _, legacy = await overlapped(
+            engine.aprefetch_collection(collection_name), self.alegacy(engine, collection_name)
+        )
+        return legacy
 
     def settle(self, legacy: bool) -> None:
         """Record the layout of a successful write, unless the collection was decided already."""

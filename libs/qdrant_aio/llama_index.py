@@ -415,7 +415,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         if not dimension:
             raise InvalidInputError(f"node {nodes[0].node_id!r} has an empty embedding")
         options = self._ingest_options()
-        legacy = await self._uses_legacy_layout()
+        legacy = await self._probe.alegacy_before_write(self.engine, self.collection_name)
         layout = self._layout
         # Filled in node order by the one pass below (amap keeps order). Plain lists rather
         # than a tuple per node: 20,000 fewer objects for the garbage collector to walk.
