@@ -41,6 +41,7 @@ import qdrant_aio.llama_index as adapter
 from qdrant_aio import (
     ConfigurationError,
     InvalidInputError,
+    PointInput,
     QdrantEngine,
     UnsupportedClientError,
 )
@@ -238,6 +239,35 @@ async def test_empty_embeddings_are_refused_with_a_typed_error(tmp_path: Path, k
     store = QdrantVectorStore(new_name(), engine=engine)
     with pytest.raises(InvalidInputError, match="empty"):
         await store.async_add([TextNode(id_="e", text="t", embedding=[])])
+    await engine.aclose()
+
+
+async def test_embeddings_sent_as_lists_are_checked_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qdrant_aio.ingest as ingest
+
+    engine = QdrantEngine(path=str(tmp_path))  # lists handed over, as to a server
+    assert not engine.float32_vectors
+    store = QdrantVectorStore(new_name(), engine=engine, batch_size=8)
+    checked_again: list[int] = []
+    check = ingest.finite_float32
+
+    def counting_check(values: Any) -> bool:
+        checked_again.append(len(values))
+        return check(values)
+
+    monkeypatch.setattr(ingest, "finite_float32", counting_check)
+    nodes = [TextNode(id_=f"n{i}", text=f"t{i}", embedding=unit([1.0, i, 0.5])) for i in range(30)]
+    await store.async_add(nodes)
+    assert checked_again == []  # the add's own check of every node stands
+    assert ids_of(await store.aget_nodes()) == {f"n{i}" for i in range(30)}
+    # A vector not known to be checked still is, where the engine builds the request.
+    await engine.aupsert(store.collection_name, [
+        PointInput("x", {}, [1.0, 2.0, 3.0]),
+        PointInput("y", {}, [1.0, 2.0, 3.0], dense_finite=True),
+    ])
+    assert checked_again == [3]
     await engine.aclose()
 
 

@@ -1,6 +1,7 @@
 """Ingest reads its source one batch ahead: the next batch is produced while this one is stored.
 
-Also ``overlapped``: a write's lookups run while its input is checked."""
+Also ``overlapped`` (a write's lookups run while its input is checked) and the lane of
+``map_cooperatively`` (slices of maps running at once take turns with the loop)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from engine_support import unit_vector
 
 from qdrant_aio import IngestError, IngestOptions, InvalidInputError, PointInput, QdrantEngine
-from qdrant_aio.bridge import ReadAhead, overlapped
+from qdrant_aio.bridge import ReadAhead, map_cooperatively, overlapped
 
 
 class Source:
@@ -264,3 +265,34 @@ async def test_cancelling_overlapped_cancels_both() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert lookup.cancelled and work.cancelled
+
+
+async def test_slices_of_maps_running_at_once_never_share_a_turn_of_the_loop() -> None:
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    seen: list[tuple[str, int]] = []
+
+    def record(item: tuple[str, int]) -> int:
+        seen.append((item[0], turns))
+        return item[1] * 2
+
+    counting = asyncio.ensure_future(count_turns())
+    await asyncio.sleep(0)
+    # A budget of 0: one item a slice. Five maps at once, as an add's checks and its four
+    # upsert bodies are.
+    results = await asyncio.gather(*(
+        map_cooperatively(record, [(name, i) for i in range(20)], budget=0.0)
+        for name in "abcde"
+    ))
+    counting.cancel()
+    assert results == [[2 * i for i in range(20)]] * 5
+    assert len(seen) == 100
+    # Every slice ran in a turn of its own: the loop's timers and I/O had a turn between any two.
+    assert len({turn for _, turn in seen}) == 100
+    assert {name for name, _ in seen[:5]} == set("abcde")  # they take turns, not one by one

@@ -99,6 +99,8 @@ class PointInput:
     # a caller that has checked that JSON carries the payload exactly (``json_size``).
     point_id: PointId | None = None
     payload_size: int | None = None
+    # True when ``dense`` is a list whose values ``finite_float32`` accepted already.
+    dense_finite: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,10 @@ def _not_finite(external_id: str) -> InvalidInputError:
     )
 
 
-def _check_dense(vector: Sequence[float], expected: int | None, external_id: str) -> list[float]:
+def _check_dense(
+    vector: Sequence[float], expected: int | None, external_id: str, finite: bool = False
+) -> list[float]:
+    """The vector as a list of Python floats, checked; ``finite``: its values were checked."""
     # An array's tolist() gives Python floats (list() would give numpy scalars).
     values = vector if isinstance(vector, list) else (
         vector.tolist() if isinstance(vector, np.ndarray) else list(vector)
@@ -134,7 +139,7 @@ def _check_dense(vector: Sequence[float], expected: int | None, external_id: str
         raise DimensionMismatchError(expected, len(values), where=f"id {external_id!r}")
     if not values:
         raise _empty(external_id)
-    if not finite_float32(values):
+    if not (finite and values is vector) and not finite_float32(values):
         raise _not_finite(external_id)
     if isinstance(values[0], np.generic):  # list(array): JSON cannot carry numpy scalars
         values = [float(v) for v in values]
@@ -384,9 +389,10 @@ def prepare_point(
         if point.dense is None:
             raise InvalidInputError(f"id {external_id!r} has no dense vector")
         dense: Any = checked_dense
-        if dense is None:
-            check = _check_dense_array if dense_array else _check_dense
-            dense = check(point.dense, layout.dense_size, external_id)
+        if dense is None and dense_array:
+            dense = _check_dense_array(point.dense, layout.dense_size, external_id)
+        elif dense is None:
+            dense = _check_dense(point.dense, layout.dense_size, external_id, point.dense_finite)
         vectors[layout.dense_name] = dense
         floats += len(dense)
     if layout.sparse_name is not None:

@@ -502,7 +502,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
                     kept[i] = _HANDED_OVER  # the engine holds the payload from here on
                     return PointInput(
                         ids[i], payload, vectors[i], sparse[k],  # noqa: B023
-                        payload_size=sizes[i],
+                        payload_size=sizes[i], dense_finite=not float32,
                     )
 
                 for positions in batches_of_trip:

@@ -1,0 +1,71 @@
+"""Upserts over REST with their JSON body encoded in slices, so the event loop keeps running.
+
+qdrant-client encodes an upsert's whole body in one call on the caller's loop: measured 5.4 ms
+for 250 points of 384 floats, during which the loop ran nothing else (a server ingest's loop
+p99 was ~9 ms). Here the same encoder (pydantic's, with the options qdrant-client uses) encodes a
+few points per call, in ~1 ms slices of the loop, and the body goes to qdrant-client's REST API
+as it is: the bytes sent are the same (a test compares them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from pydantic import TypeAdapter
+from qdrant_client import models
+
+from .bridge import map_cooperatively
+
+__all__ = ["encode_points_body", "rest_connection_for_upserts", "upsert_over_rest"]
+
+# Points per encoder call: ~0.35 ms at 384 dimensions, and as fast per point as one call for
+# the whole body (21.6 vs 21.1 us a point measured; one call per point cost 26 us).
+ENCODE_POINTS = 16
+
+_POINT_LIST = TypeAdapter(list[models.PointStruct])
+
+
+def _encode_chunk(points: Sequence[models.PointStruct]) -> bytes:
+    """The points as JSON, comma-separated, without the list's brackets."""
+    # The options qdrant-client's REST API gives pydantic for a request body.
+    encoded = _POINT_LIST.dump_json(
+        list(points), by_alias=True, exclude_unset=True, exclude_none=True
+    )
+    return encoded[1:-1]
+
+
+async def encode_points_body(points: Sequence[models.PointStruct]) -> bytes:
+    """``{"points": [...]}`` as qdrant-client's REST API would send it, encoded in slices."""
+    chunks = [points[i : i + ENCODE_POINTS] for i in range(0, len(points), ENCODE_POINTS)]
+    parts = await map_cooperatively(_encode_chunk, chunks)
+    return b'{"points":[' + b",".join(parts) + b"]}"
+
+
+def rest_connection_for_upserts(connection: Any) -> Any:
+    """``connection`` (qdrant-client's ``AsyncQdrantRemote``) if its upserts go over REST
+    through its own ``upsert``, else None: gRPC, or an ``upsert`` patched on the connection
+    (tests, tracing), is left to do its own encoding."""
+    from qdrant_client.async_qdrant_remote import AsyncQdrantRemote
+
+    if not isinstance(connection, AsyncQdrantRemote) or getattr(connection, "_prefer_grpc", True):
+        return None
+    if type(connection).upsert is not AsyncQdrantRemote.upsert or "upsert" in vars(connection):
+        return None
+    return connection
+
+
+async def upsert_over_rest(
+    connection: Any, *, collection_name: str, points: Sequence[models.PointStruct], wait: bool
+) -> models.UpdateResult:
+    """What ``connection.upsert(collection_name=..., points=..., wait=...)`` does over REST."""
+    body = await encode_points_body(points)
+    response = await connection.http.points_api.upsert_points(
+        collection_name=collection_name,
+        wait=wait,
+        # Passed through as the request's content (qdrant-client encodes only models).
+        point_insert_operations=cast(Any, body),
+    )
+    if response.result is None:
+        raise RuntimeError("Qdrant answered an upsert without a result")
+    return cast(models.UpdateResult, response.result)

@@ -1,0 +1,160 @@
+"""Server upserts over REST: the body is qdrant-client's, encoded in slices of the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from engine_support import unit_vector
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.api.points_api import jsonable_encoder
+
+import qdrant_aio.rest_upsert as rest_upsert
+from qdrant_aio import PointInput, QdrantEngine
+from qdrant_aio.rest_upsert import encode_points_body, rest_connection_for_upserts
+from qdrant_aio.transport import RemoteTransport
+
+
+def sample_points(n: int, dim: int = 8) -> list[models.PointStruct]:
+    """Points of every shape the engine sends: unnamed, named, sparse; odd payload values."""
+    points: list[models.PointStruct] = []
+    for i in range(n):
+        dense = unit_vector(f"p{i}", dim)
+        vector: Any = dense
+        if i % 3 == 1:
+            vector = {"dense": dense}
+        elif i % 3 == 2:
+            vector = {
+                "dense": dense,
+                "sparse": models.SparseVector(indices=[1, 7, i + 9], values=[0.5, -1.25, 3e-9]),
+            }
+        point_id: int | str = i if i % 2 else str(uuid.UUID(int=i + 1))
+        payload = {
+            "page_content": f"text {i} \u00e9\u4e2d\U0001f600 \"quoted\" \\ \n",
+            "metadata": {"i": i, "f": i / 7, "big": 2**53 + i, "none": None, "list": [1, "a"]},
+        }
+        points.append(
+            models.PointStruct.model_construct(id=point_id, vector=vector, payload=payload)
+        )
+    return points
+
+
+def qdrant_client_body(points: list[models.PointStruct]) -> bytes:
+    encoded = jsonable_encoder(models.PointsList(points=points))
+    return encoded.encode() if isinstance(encoded, str) else encoded
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 250])
+async def test_the_body_is_the_one_qdrant_client_sends(n: int) -> None:
+    points = sample_points(n)
+    body = await encode_points_body(points)
+    assert body == qdrant_client_body(points)
+    assert len(json.loads(body)["points"]) == n
+
+
+class RecordingServer:
+    """Answers upserts through httpx's MockTransport, recording what was sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        result = {"operation_id": len(self.requests), "status": "completed"}
+        return httpx.Response(200, json={"result": result, "status": "ok", "time": 0.0})
+
+
+def mock_client(server: RecordingServer, **options: Any) -> AsyncQdrantClient:
+    return AsyncQdrantClient(
+        url="http://qdrant.invalid:6333", transport=httpx.MockTransport(server.handle),
+        check_compatibility=False, **options,
+    )
+
+
+async def test_a_server_upsert_sends_that_body_in_one_request() -> None:
+    server = RecordingServer()
+    client = mock_client(server)
+    points = sample_points(40)
+    transport = RemoteTransport({}, user_client=client)
+    result = await transport.call("upsert", collection_name="c", points=points, wait=True)
+    assert result == models.UpdateResult(operation_id=1, status=models.UpdateStatus.COMPLETED)
+    (request,) = server.requests
+    assert (request.method, request.url.path, request.url.params["wait"]) == (
+        "PUT", "/collections/c/points", "true"
+    )
+    assert request.headers["content-type"] == "application/json"
+    assert request.content == qdrant_client_body(points)
+    await client.close()
+
+
+async def test_an_engine_ingest_over_rest_sends_every_point_once() -> None:
+    server = RecordingServer()
+    client = mock_client(server)
+    engine = QdrantEngine.from_client(client)
+    engine._schemas["c"] = _known_schema()  # known already: no collection calls
+    inputs = [PointInput(f"doc-{i}", {"i": i}, unit_vector(f"doc-{i}")) for i in range(300)]
+    await engine.aupsert("c", inputs)
+    sent = [p for r in server.requests for p in json.loads(r.content)["points"]]
+    assert sorted(p["payload"]["i"] for p in sent) == list(range(300))
+    await engine.aclose()
+    await client.close()
+
+
+def _known_schema() -> Any:
+    from qdrant_aio.config import CollectionSpec
+    from qdrant_aio.engine import _Schema
+
+    return _Schema.from_spec(CollectionSpec(), 8)
+
+
+async def test_the_loop_runs_between_slices_of_a_large_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    seen: list[int] = []
+    encode_chunk = rest_upsert._encode_chunk
+
+    def recording_encode_chunk(points: Any) -> bytes:
+        seen.append(ticks)
+        return encode_chunk(points)
+
+    monkeypatch.setattr(rest_upsert, "_encode_chunk", recording_encode_chunk)
+    points = sample_points(3000, dim=384)
+    running = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    body = await encode_points_body(points)
+    running.cancel()
+    assert len(seen) == -(-3000 // rest_upsert.ENCODE_POINTS)
+    # The loop ran other tasks while the body was being encoded, not only before and after.
+    assert len(set(seen)) > 1
+    assert body == qdrant_client_body(points)
+
+
+async def test_grpc_and_a_patched_upsert_keep_qdrant_clients_own_path() -> None:
+    server = RecordingServer()
+    rest = mock_client(server)
+    assert rest_connection_for_upserts(rest._client) is rest._client
+    grpc_client = AsyncQdrantClient(
+        url="http://qdrant.invalid:6333", prefer_grpc=True, check_compatibility=False
+    )
+    assert rest_connection_for_upserts(grpc_client._client) is None
+    assert rest_connection_for_upserts(None) is None
+
+    async def traced_upsert(**kwargs: Any) -> Any:
+        raise AssertionError("not used here")
+
+    rest._client.upsert = traced_upsert  # type: ignore[method-assign]
+    assert rest_connection_for_upserts(rest._client) is None
+    await rest.close()
+    await grpc_client.close()
