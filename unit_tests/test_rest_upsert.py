@@ -158,3 +158,25 @@ async def test_grpc_and_a_patched_upsert_keep_qdrant_clients_own_path() -> None:
     assert rest_connection_for_upserts(rest._client) is None
     await rest.close()
     await grpc_client.close()
+
+
+async def test_a_qdrant_client_that_encodes_otherwise_keeps_its_own_upsert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qdrant_client.http.api import points_api
+
+    assert rest_upsert._same_as_qdrant_client()
+    encode = points_api.jsonable_encoder
+
+    def spaced(obj: Any, *args: Any, **kwargs: Any) -> Any:  # another encoding of the same data
+        result = encode(obj, *args, **kwargs)
+        return result.replace(",", ", ") if isinstance(result, str) else result
+
+    monkeypatch.setattr(points_api, "jsonable_encoder", spaced)
+    assert not rest_upsert._same_as_qdrant_client()
+    monkeypatch.setattr(points_api, "jsonable_encoder", lambda obj, *a, **k: json.dumps(obj))
+    assert not rest_upsert._same_as_qdrant_client()  # bytes no longer passed through
+    monkeypatch.setattr(rest_upsert, "_SAME_AS_QDRANT_CLIENT", False)
+    client = mock_client(RecordingServer())
+    assert rest_connection_for_upserts(client._client) is None
+    await client.close()

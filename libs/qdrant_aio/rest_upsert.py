@@ -14,6 +14,8 @@ from typing import Any, cast
 
 from pydantic import TypeAdapter
 from qdrant_client import models
+from qdrant_client.async_qdrant_remote import AsyncQdrantRemote
+from qdrant_client.http.api import points_api
 
 from .bridge import map_cooperatively
 
@@ -42,13 +44,38 @@ async def encode_points_body(points: Sequence[models.PointStruct]) -> bytes:
     return b'{"points":[' + b",".join(parts) + b"]}"
 
 
+def _same_as_qdrant_client() -> bool:
+    """Whether this qdrant-client sends a body given as bytes as it is, and encodes points as
+    :func:`_encode_chunk` does (checked once, on sample points; else its own upsert is used)."""
+    try:
+        passthrough = b'{"points":[]}'
+        if points_api.jsonable_encoder(passthrough) is not passthrough:
+            return False
+        sample = [
+            models.PointStruct(id=1, vector=[0.5, -1.0], payload={"k": [1, "\u00e9", None]}),
+            models.PointStruct(
+                id="6f1c8d4e-2f55-4a52-9b3e-0c8e3f8f2a10",
+                vector={"d": [0.25], "s": models.SparseVector(indices=[3], values=[1.5])},
+            ),
+        ]
+        theirs = points_api.jsonable_encoder(models.PointsList(points=sample))
+        theirs = theirs.encode() if isinstance(theirs, str) else theirs
+        return bool(theirs == b'{"points":[' + _encode_chunk(sample) + b"]}")
+    except Exception:  # noqa: BLE001 - any difference means: let qdrant-client encode
+        return False
+
+
+_SAME_AS_QDRANT_CLIENT = _same_as_qdrant_client()
+
+
 def rest_connection_for_upserts(connection: Any) -> Any:
     """``connection`` (qdrant-client's ``AsyncQdrantRemote``) if its upserts go over REST
     through its own ``upsert``, else None: gRPC, or an ``upsert`` patched on the connection
-    (tests, tracing), is left to do its own encoding."""
-    from qdrant_client.async_qdrant_remote import AsyncQdrantRemote
-
-    if not isinstance(connection, AsyncQdrantRemote) or getattr(connection, "_prefer_grpc", True):
+    (tests, tracing), is left to do its own encoding, as is every upsert of a qdrant-client
+    whose encoding differs from this module's."""
+    if not _SAME_AS_QDRANT_CLIENT or not isinstance(connection, AsyncQdrantRemote):
+        return None
+    if getattr(connection, "_prefer_grpc", True):
         return None
     if type(connection).upsert is not AsyncQdrantRemote.upsert or "upsert" in vars(connection):
         return None
