@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 # Pinned so that a run is reproducible; override with QDRANT_IMAGE to test another version.
-QDRANT_IMAGE = os.environ.get("QDRANT_IMAGE", "qdrant/qdrant:v1.19.0")
+QDRANT_IMAGE = os.environ.get("QDRANT_IMAGE", "qdrant/qdrant:v1.20.0")
 
 
 def _docker_available() -> str | None:
