@@ -277,11 +277,75 @@ async def test_a_read_does_not_trust_a_collection_found_missing_earlier() -> Non
 async def test_a_failed_create_of_a_missing_collection_raises_its_own_error() -> None:
     engine, client = recording_engine(retry=FAST_RETRY)
     client.fail_next["create_collection"] = [http_error(400)]
-    with pytest.raises(QdrantRequestError):
+    with pytest.raises(QdrantRequestError, match="create_collection"):
         await engine.aupsert("c", points(3))
     assert client.count_calls("get_collection") == 2  # the lookup, and the check after the failure
     assert not client._inner.collection_exists("c")
     assert await engine.aupsert("c", points(3)) == [f"doc-{i}" for i in range(3)]
+    await engine.aclose()
+
+
+async def test_a_failed_create_keeps_its_error_when_the_lookup_after_it_fails_too() -> None:
+    engine, client = recording_engine(retry=FAST_RETRY)
+    await engine.aprefetch_collection("c")
+    client.fail_next["create_collection"] = [http_error(400)]
+    client.fail_next["get_collection"] = [http_error(503)] * FAST_RETRY.max_attempts
+    with pytest.raises(QdrantRequestError, match="create_collection"):
+        await engine.aupsert("c", points(3))
+    assert not client.fail_next["get_collection"]  # the lookup after the failure was tried
+    await engine.aclose()
+
+
+class LostCreateAnswer(RecordingClient):
+    """The first create_collection takes effect, but its answer is lost (a 503 after it)."""
+
+    def __getattr__(self, name: str) -> Any:
+        call = super().__getattr__(name)
+        if name != "create_collection":
+            return call
+
+        def create(*args: Any, **kwargs: Any) -> Any:
+            result = call(*args, **kwargs)
+            if self.count_calls("create_collection") == 1:
+                raise http_error(503)
+            return result
+
+        return create
+
+
+async def test_payload_indexes_are_made_when_our_own_create_lost_its_answer() -> None:
+    client = LostCreateAnswer(QdrantClient(":memory:"))
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client), retry=FAST_RETRY)  # type: ignore[arg-type]
+    spec = CollectionSpec(payload_indexes={"metadata.i": models.PayloadSchemaType.INTEGER})
+    await engine.aupsert("c", points(3), spec)
+    # The retried create was refused (it exists), and the collection was looked up and used.
+    assert client.count_calls("create_collection") == 2
+    (index,) = [kw for name, kw in client.calls if name == "create_payload_index"]
+    assert index["field_name"] == "metadata.i"
+    assert await engine.acount("c") == 3
+    await engine.aclose()
+
+
+async def test_a_call_that_cannot_create_looks_even_with_a_note_that_it_is_missing() -> None:
+    engine, client = recording_engine()
+    await engine.aprefetch_collection("c")  # noted missing; the add that asked then failed
+    client._inner.create_collection(
+        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.DOT)}
+    )
+    # As from_existing_collection asks: create allowed, but no size to create with.
+    layout = await engine.aensure_collection("c", CollectionSpec())
+    assert layout.dense_size == 8
+    await engine.aclose()
+
+
+async def test_a_not_found_answer_elsewhere_keeps_the_note() -> None:
+    engine, client = recording_engine()
+    await engine.aprefetch_collection("c")
+    # The layout probe's scroll of the missing collection (a 404, answered after the lookup's).
+    assert await engine.ascroll("c", limit=1) == ([], None)
+    assert client.count_calls("scroll") == 1
+    await engine.aupsert("c", points(3))
+    assert client.count_calls("get_collection") == 1
     await engine.aclose()
 
 

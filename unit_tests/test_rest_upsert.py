@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from typing import Any
@@ -70,7 +71,7 @@ class RecordingServer:
 
 def mock_client(server: RecordingServer, **options: Any) -> AsyncQdrantClient:
     return AsyncQdrantClient(
-        url="http://qdrant.invalid:6333", transport=httpx.MockTransport(server.handle),
+        url="https://qdrant.invalid:6333", transport=httpx.MockTransport(server.handle),
         check_compatibility=False, **options,
     )
 
@@ -141,23 +142,66 @@ async def test_the_loop_runs_between_slices_of_a_large_body(
     assert body == qdrant_client_body(points)
 
 
-async def test_grpc_and_a_patched_upsert_keep_qdrant_clients_own_path() -> None:
+async def test_grpc_and_a_patched_upsert_keep_qdrant_clients_own_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qdrant_client.async_qdrant_remote import AsyncQdrantRemote
+
+    from qdrant_aio.transport import _rest_upserts
+
     server = RecordingServer()
     rest = mock_client(server)
-    assert rest_connection_for_upserts(rest._client) is rest._client
+    assert _rest_upserts(rest._client)
     grpc_client = AsyncQdrantClient(
         url="http://qdrant.invalid:6333", prefer_grpc=True, check_compatibility=False
     )
-    assert rest_connection_for_upserts(grpc_client._client) is None
-    assert rest_connection_for_upserts(None) is None
+    assert not _rest_upserts(grpc_client._client)
+    assert not _rest_upserts(None)
 
-    async def traced_upsert(**kwargs: Any) -> Any:
-        raise AssertionError("not used here")
+    # A tracer wrapping the connection's class method (functools.wraps keeps its name) ...
+    own = AsyncQdrantRemote.upsert
 
-    rest._client.upsert = traced_upsert  # type: ignore[method-assign]
-    assert rest_connection_for_upserts(rest._client) is None
+    @functools.wraps(own)
+    async def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return await own(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncQdrantRemote, "upsert", traced)
+    assert not _rest_upserts(rest._client)
+    monkeypatch.undo()
+    # ... or one set on the connection itself.
+    rest._client.upsert = traced.__get__(rest._client)  # type: ignore[method-assign]
+    assert not _rest_upserts(rest._client)
     await rest.close()
     await grpc_client.close()
+
+
+async def test_the_request_is_the_one_qdrant_clients_own_upsert_sends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    points = sample_points(40)
+    theirs_server, ours_server = RecordingServer(), RecordingServer()
+    options = {"api_key": "k-123", "prefix": "qdrant", "timeout": 7}
+    theirs = mock_client(theirs_server, **options)
+    ours = mock_client(ours_server, **options)
+    await theirs._client.upsert(collection_name="c", points=points, wait=True)
+    encoded: list[int] = []
+    encode_chunk = rest_upsert._encode_chunk
+
+    def counting_encode_chunk(chunk: Any) -> bytes:
+        encoded.append(len(chunk))
+        return encode_chunk(chunk)
+
+    monkeypatch.setattr(rest_upsert, "_encode_chunk", counting_encode_chunk)
+    await RemoteTransport({}, user_client=ours).call(
+        "upsert", collection_name="c", points=points, wait=True
+    )
+    assert sum(encoded) == 40  # this module encoded the body
+    (expected,), (sent,) = theirs_server.requests, ours_server.requests
+    assert (sent.method, str(sent.url)) == (expected.method, str(expected.url))
+    assert sent.content == expected.content
+    assert sorted(sent.headers.items()) == sorted(expected.headers.items())
+    await theirs.close()
+    await ours.close()
 
 
 async def test_a_qdrant_client_that_encodes_otherwise_keeps_its_own_upsert(

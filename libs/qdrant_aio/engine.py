@@ -182,8 +182,9 @@ class QdrantEngine:
             )
         self._schemas: dict[str, _Schema] = {}
         self._pending: dict[str, concurrent.futures.Future[_Schema]] = {}
-        # Collections that aprefetch_collection found missing: the next ensure that may create
-        # goes straight to creating (see _load_or_create for why a stale entry is harmless).
+        # Collections that aprefetch_collection found missing: the next ensure that can create
+        # goes straight to creating. A note gone stale (the add that made it failed, and the
+        # collection was created since) costs one refused create: _create then looks it up.
         self._absent: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -516,13 +517,15 @@ class QdrantEngine:
     async def _load_or_create(
         self, collection_name: str, spec: CollectionSpec, dense_size: int | None, create: bool
     ) -> _Schema:
+        can_create = create and not (spec.dense and dense_size is None)
         with self._lock:
             noted_absent = collection_name in self._absent
             self._absent.discard(collection_name)
-        info = None if noted_absent and create else await self._info_or_none(collection_name)
+        # Only a call that creates may trust the note: one that cannot must see for itself.
+        info = None if noted_absent and can_create else await self._info_or_none(collection_name)
         if info is not None:
             return _Schema.from_info(info)
-        if not create or (spec.dense and dense_size is None):
+        if not can_create:
             raise CollectionNotFoundError(collection_name)
         schema = await self._create(collection_name, spec, dense_size)
         return schema or _Schema.from_spec(spec, dense_size)
@@ -558,6 +561,7 @@ class QdrantEngine:
             **dict(spec.extra_create_options),
         }
         logger.debug("creating collection %s", collection_name)
+        existing: _Schema | None = None
         try:
             await self._call(
                 "create_collection",
@@ -567,13 +571,19 @@ class QdrantEngine:
                 **{k: v for k, v in options.items() if v is not None},
             )
         except (QdrantRequestError, ValueError):
-            # Another process may have created it between our lookup and our create (or the
-            # lookup was a stale aprefetch_collection): then it is used as it is. A key that
-            # may not create collections gets here too, and gets the same answer.
-            info = await self._info_or_none(collection_name)
+            # It may exist after all: created by someone else since our lookup (or the lookup
+            # was a stale aprefetch_collection note), or by our own create whose answer was
+            # lost and whose retry was refused. Then it is used as it is. A key that may not
+            # create collections gets here too, and gets the same answer.
+            try:
+                info = await self._info_or_none(collection_name)
+            except QdrantAioError:
+                info = None  # the create's own error says more
             if info is None:
                 raise
-            return _Schema.from_info(info)
+            existing = _Schema.from_info(info)
+        # Sent in either case (Qdrant accepts an index that exists): a collection made by our
+        # own create whose answer was lost still gets them.
         for field_name, schema in spec.payload_indexes.items():
             await self._call(
                 "create_payload_index",
@@ -581,7 +591,7 @@ class QdrantEngine:
                 field_name=field_name,
                 field_schema=schema,
             )
-        return None
+        return existing
 
     async def _prepare_all(
         self, points: Sequence[tuple[PointInput, PointId]], layout: CollectionLayout
@@ -597,7 +607,6 @@ class QdrantEngine:
     def _forget(self, collection_name: str) -> None:
         with self._lock:
             self._schemas.pop(collection_name, None)
-            self._absent.discard(collection_name)
 
     # ------------------------------------------------------------------ writes
 

@@ -99,7 +99,9 @@ class PointInput:
     # a caller that has checked that JSON carries the payload exactly (``json_size``).
     point_id: PointId | None = None
     payload_size: int | None = None
-    # True when ``dense`` is a list whose values ``finite_float32`` accepted already.
+    # True when ``dense`` is a list whose values ``finite_float32`` accepted already (and that
+    # has not changed since): the engine then checks only its length. Set it for a list nobody
+    # checked, and a bad value reaches Qdrant, which refuses it with its own error.
     dense_finite: bool = False
 
 

@@ -69,15 +69,12 @@ _SAME_AS_QDRANT_CLIENT = _same_as_qdrant_client()
 
 
 def rest_connection_for_upserts(connection: Any) -> Any:
-    """``connection`` (qdrant-client's ``AsyncQdrantRemote``) if its upserts go over REST
-    through its own ``upsert``, else None: gRPC, or an ``upsert`` patched on the connection
-    (tests, tracing), is left to do its own encoding, as is every upsert of a qdrant-client
-    whose encoding differs from this module's."""
+    """``connection`` if it is qdrant-client's ``AsyncQdrantRemote`` over REST, else None:
+    gRPC is left to do its own encoding, as is every upsert of a qdrant-client whose encoding
+    differs from this module's. (Whether its ``upsert`` was patched is the transport's check.)"""
     if not _SAME_AS_QDRANT_CLIENT or not isinstance(connection, AsyncQdrantRemote):
         return None
     if getattr(connection, "_prefer_grpc", True):
-        return None
-    if type(connection).upsert is not AsyncQdrantRemote.upsert or "upsert" in vars(connection):
         return None
     return connection
 

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import qdrant_client
 from qdrant_client import AsyncQdrantClient, QdrantClient
+from qdrant_client.async_qdrant_remote import AsyncQdrantRemote
 
 from ._logging import logger
 from .blas import side_by_side_blas
@@ -411,6 +412,17 @@ def _remote_connection(client: object) -> Any:
     return _inner_client(client, _REMOTE_KINDS)
 
 
+def _rest_upserts(connection: object) -> bool:
+    """Whether ``connection``'s upserts may go through :mod:`qdrant_aio.rest_upsert`: it is
+    qdrant-client's REST connection, and its ``upsert`` is qdrant-client's own (a wrapper
+    patched on its class or on it, for tracing or tests, is called as it is)."""
+    return (
+        connection is not None
+        and _own_methods(connection, ("upsert",))
+        and rest_connection_for_upserts(connection) is not None
+    )
+
+
 def _own_methods(client: object, names: tuple[str, ...]) -> bool:
     """Whether ``client`` is a qdrant-client client whose methods ``names`` are qdrant-client's
     own: not overridden by a subclass, nor patched on the class or on the instance."""
@@ -444,7 +456,7 @@ _OWN_METHODS: dict[type, dict[str, Any]] = {
         name: _defined_in_qdrant_client(getattr(base, name))
         for name in ("upsert", "query_points", "query_batch_points")
     }
-    for base in (QdrantClient, AsyncQdrantClient)
+    for base in (QdrantClient, AsyncQdrantClient, AsyncQdrantRemote)
 }
 
 
@@ -525,9 +537,8 @@ class RemoteTransport:
             # client's CPU per upserted point) and call the connection it wraps.
             connection = _remote_connection(client)
             client = connection or client
-            rest = rest_connection_for_upserts(connection)
-            if rest is not None and set(kwargs) == _REST_UPSERT_ARGUMENTS:
-                return await upsert_over_rest(rest, **kwargs)
+            if _rest_upserts(connection) and set(kwargs) == _REST_UPSERT_ARGUMENTS:
+                return await upsert_over_rest(connection, **kwargs)
         return await getattr(client, method)(**kwargs)
 
     async def aclose(self) -> None:
