@@ -10,7 +10,7 @@ document indices (metadata ``"i"``) of the top-k hits, best first.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench_data import Dataset, lookup_embeddings
@@ -36,6 +36,8 @@ class Context:
     counter: RequestCounter
     collection: str  # a fresh name for this system and round
     embed_delay: float = 0.0  # seconds per embedding call (``--embed-ms``); 0: embedding is free
+    # A server's API key (``QDRANT_API_KEY``): given to every client, never written anywhere.
+    api_key: str | None = field(default=None, repr=False)
 
     def embeddings(self) -> Any:
         return lookup_embeddings(self.dataset, self.embed_delay)
@@ -43,12 +45,16 @@ class Context:
     def async_client(self) -> AsyncQdrantClient:
         if self.url is None:
             return AsyncQdrantClient(location=":memory:")
-        return AsyncQdrantClient(url=self.url, event_hooks=self.counter.async_hooks())
+        return AsyncQdrantClient(
+            url=self.url, api_key=self.api_key, event_hooks=self.counter.async_hooks()
+        )
 
     def sync_client(self) -> QdrantClient:
         if self.url is None:
             return QdrantClient(location=":memory:")
-        return QdrantClient(url=self.url, event_hooks=self.counter.sync_hooks())
+        return QdrantClient(
+            url=self.url, api_key=self.api_key, event_hooks=self.counter.sync_hooks()
+        )
 
 
 class System:

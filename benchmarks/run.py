@@ -65,7 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32,
                         help="queries in flight in the concurrent phase (default 32)")
     parser.add_argument("--url", default=None,
-                        help="a Qdrant server (default: embedded, in memory); also counts requests")
+                        help="a Qdrant server (default: embedded, in memory); also counts "
+                             "requests. Its API key, if any, is read from QDRANT_API_KEY")
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
                         help="comma-separated, from: " + ",".join(SYSTEMS))
     parser.add_argument("--json", default=None,
@@ -198,6 +199,14 @@ async def measure(system: System, ds: Dataset, args: argparse.Namespace) -> dict
 # ---------------------------------------------------------------------------- the whole run
 
 
+def server_api_key(url: str | None) -> str | None:
+    """A server's API key, from ``QDRANT_API_KEY`` only (so that it is in neither the shell's
+    history nor the JSON, which records the command line); none in embedded mode."""
+    if url is None:
+        return None
+    return os.environ.get("QDRANT_API_KEY") or None
+
+
 def machine_info() -> dict[str, Any]:
     versions: dict[str, str | None] = {}
     for package in PACKAGES:
@@ -238,6 +247,7 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     gc.collect()
     gc.freeze()
     counter = RequestCounter()
+    api_key = server_api_key(args.url)
     run_id = uuid.uuid4().hex[:8]
     rounds: list[dict[str, Any]] = []
     try:
@@ -251,7 +261,7 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 gc.freeze()
                 ctx = Context(
                     ds, args.url, counter, f"bench-{name}-{run_id}-r{r}",
-                    embed_delay=args.embed_ms / 1000,
+                    embed_delay=args.embed_ms / 1000, api_key=api_key,
                 )
                 print(f"round {r + 1}/{args.rounds}: {name} ...", file=sys.stderr, flush=True)
                 try:

@@ -133,3 +133,26 @@ def test_request_kinds_hide_the_collection_name() -> None:
     assert request_kind("PUT", "/collections/bench-raw-1/points") == "PUT /collections/{c}/points"
     assert request_kind("GET", "/collections/abc") == "GET /collections/{c}"
     assert request_kind("GET", "/") == "GET /"
+
+
+def test_a_server_api_key_comes_from_the_environment_and_reaches_every_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runner = _load_runner()
+    from bench_measure import RequestCounter
+    from bench_systems import Context
+
+    monkeypatch.setenv("QDRANT_API_KEY", "sk-SECRET-bench")
+    assert runner.server_api_key(None) is None  # embedded: no key
+    key = runner.server_api_key("http://qdrant.invalid:6333")
+    assert key == "sk-SECRET-bench"
+    monkeypatch.setenv("QDRANT_API_KEY", "")
+    assert runner.server_api_key("http://qdrant.invalid:6333") is None
+    ctx = Context(None, "http://qdrant.invalid:6333", RequestCounter(), "c", api_key=key)  # type: ignore[arg-type]
+    assert "sk-SECRET" not in repr(ctx)
+    with pytest.warns(UserWarning):  # an API key over plain http: qdrant-client warns
+        sync_client = ctx.sync_client()
+        async_client = ctx.async_client()
+    for client in (sync_client, async_client):
+        assert client._client._rest_headers["api-key"] == "sk-SECRET-bench"
+    sync_client.close()
