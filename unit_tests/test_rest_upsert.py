@@ -41,6 +41,13 @@ def sample_points(n: int, dim: int = 8) -> list[models.PointStruct]:
         points.append(
             models.PointStruct.model_construct(id=point_id, vector=vector, payload=payload)
         )
+    # Shapes the engine never sends, encoded through the models instead: no payload given,
+    # a payload of None, and a vector field left unset.
+    points += [
+        models.PointStruct.model_construct(id=n + 1, vector=[0.5]),
+        models.PointStruct.model_construct(id=n + 2, vector=[0.5, 0.25], payload=None),
+        models.PointStruct.model_construct(id=n + 3, payload={"k": 1}),
+    ]
     return points
 
 
@@ -54,7 +61,7 @@ async def test_the_body_is_the_one_qdrant_client_sends(n: int) -> None:
     points = sample_points(n)
     body = await encode_points_body(points)
     assert body == qdrant_client_body(points)
-    assert len(json.loads(body)["points"]) == n
+    assert len(json.loads(body)["points"]) == n + 3
 
 
 class RecordingServer:
@@ -79,7 +86,7 @@ def mock_client(server: RecordingServer, **options: Any) -> AsyncQdrantClient:
 async def test_a_server_upsert_sends_that_body_in_one_request() -> None:
     server = RecordingServer()
     client = mock_client(server)
-    points = sample_points(40)
+    points = sample_points(40)[:40]
     transport = RemoteTransport({}, user_client=client)
     result = await transport.call("upsert", collection_name="c", points=points, wait=True)
     assert result == models.UpdateResult(operation_id=1, status=models.UpdateStatus.COMPLETED)
@@ -131,7 +138,7 @@ async def test_the_loop_runs_between_slices_of_a_large_body(
         return encode_chunk(points)
 
     monkeypatch.setattr(rest_upsert, "_encode_chunk", recording_encode_chunk)
-    points = sample_points(3000, dim=384)
+    points = sample_points(3000, dim=384)[:3000]
     running = asyncio.ensure_future(ticker())
     await asyncio.sleep(0)
     body = await encode_points_body(points)
@@ -195,7 +202,7 @@ async def test_the_request_is_the_one_qdrant_clients_own_upsert_sends(
     await RemoteTransport({}, user_client=ours).call(
         "upsert", collection_name="c", points=points, wait=True
     )
-    assert sum(encoded) == 40  # this module encoded the body
+    assert sum(encoded) == 43  # this module encoded the body
     (expected,), (sent,) = theirs_server.requests, ours_server.requests
     assert (sent.method, str(sent.url)) == (expected.method, str(expected.url))
     assert sent.content == expected.content

@@ -2,9 +2,11 @@
 
 qdrant-client encodes an upsert's whole body in one call on the caller's loop: measured 5.4 ms
 for 250 points of 384 floats, during which the loop ran nothing else (a server ingest's loop
-p99 was ~9 ms). Here the same encoder (pydantic's, with the options qdrant-client uses) encodes a
-few points per call, in ~1 ms slices of the loop, and the body goes to qdrant-client's REST API
-as it is: the bytes sent are the same (a test compares them).
+p99 was ~9 ms). Here the same encoder (pydantic's) encodes a few points per call, in ~1 ms
+slices of the loop, from plain dicts and lists where the point has the engine's usual shape
+(else through the model, with the options qdrant-client uses), and the body goes to
+qdrant-client's REST API as it is: the bytes sent are the same (checked at import on sample
+points, and by tests).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 from qdrant_client import models
 from qdrant_client.async_qdrant_remote import AsyncQdrantRemote
 from qdrant_client.http.api import points_api
@@ -21,8 +24,8 @@ from .bridge import map_cooperatively
 
 __all__ = ["encode_points_body", "rest_connection_for_upserts", "upsert_over_rest"]
 
-# Points per encoder call: ~0.35 ms at 384 dimensions, and as fast per point as one call for
-# the whole body (21.6 vs 21.1 us a point measured; one call per point cost 26 us).
+# Points per encoder call: ~0.25 ms at 384 dimensions, and about as fast per point as one call
+# for the whole body (through the models: 21.6 vs 21.1 us a point; a call per point, 26 us).
 ENCODE_POINTS = 16
 
 _POINT_LIST = TypeAdapter(list[models.PointStruct])
@@ -30,11 +33,44 @@ _POINT_LIST = TypeAdapter(list[models.PointStruct])
 
 def _encode_chunk(points: Sequence[models.PointStruct]) -> bytes:
     """The points as JSON, comma-separated, without the list's brackets."""
+    plain = [_as_plain(point) for point in points]
+    if all(p is not None for p in plain):
+        return to_json(plain)[1:-1]
     # The options qdrant-client's REST API gives pydantic for a request body.
     encoded = _POINT_LIST.dump_json(
         list(points), by_alias=True, exclude_unset=True, exclude_none=True
     )
     return encoded[1:-1]
+
+
+def _as_plain(point: models.PointStruct) -> dict[str, Any] | None:
+    """The point as the dicts and lists its model encodes to, or None for another shape.
+
+    The same encoder writes them without walking pydantic's model schema: 14.6 instead of
+    19.4 us a point of 384 floats, ~10% of a client's CPU per point sent to a server.
+    """
+    if point.__pydantic_fields_set__ != _POINT_FIELDS:
+        return None
+    vector: Any = point.vector
+    if isinstance(vector, dict):
+        named: dict[str, Any] = {}
+        for name, value in vector.items():
+            if isinstance(value, list):
+                named[name] = value
+            elif type(value) is models.SparseVector and value.__pydantic_fields_set__ == _SPARSE:
+                named[name] = {"indices": value.indices, "values": value.values}
+            else:
+                return None
+        vector = named
+    elif not isinstance(vector, list):
+        return None
+    if not isinstance(point.id, (str, int)) or not isinstance(point.payload, dict):
+        return None
+    return {"id": point.id, "vector": vector, "payload": point.payload}
+
+
+_POINT_FIELDS = {"id", "vector", "payload"}
+_SPARSE = {"indices", "values"}
 
 
 async def encode_points_body(points: Sequence[models.PointStruct]) -> bytes:
@@ -52,10 +88,14 @@ def _same_as_qdrant_client() -> bool:
         if points_api.jsonable_encoder(passthrough) is not passthrough:
             return False
         sample = [
-            models.PointStruct(id=1, vector=[0.5, -1.0], payload={"k": [1, "\u00e9", None]}),
+            models.PointStruct(
+                id=1, vector=[0.5, -1.0, 1e-9, 3.4e38],
+                payload={"k": [1, "\u00e9\u2028\"", None, 2.5, 2**70], "n": {"m": None}},
+            ),
             models.PointStruct(
                 id="6f1c8d4e-2f55-4a52-9b3e-0c8e3f8f2a10",
                 vector={"d": [0.25], "s": models.SparseVector(indices=[3], values=[1.5])},
+                payload={},
             ),
         ]
         theirs = points_api.jsonable_encoder(models.PointsList(points=sample))
