@@ -5,11 +5,13 @@ pytest puts both folders on sys.path."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import random
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import UnexpectedResponse
@@ -65,3 +67,41 @@ class RecordingClient:
 
     def count_calls(self, name: str) -> int:
         return sum(1 for n, _ in self.calls if n == name)
+
+
+class LoopTurns:
+    """``async with LoopTurns() as turns``: ``turns.count`` counts the turns of the running
+    event loop meanwhile (a task that yields once a turn), to see whether other work let the
+    loop run."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _turn(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(0)
+
+    async def __aenter__(self) -> LoopTurns:
+        self._task = asyncio.ensure_future(self._turn())
+        await asyncio.sleep(0)  # started before the work under test
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+R = TypeVar("R")
+
+
+def spy(function: Callable[..., R], seen: list[Any], note: Callable[..., Any]) -> Callable[..., R]:
+    """``function``, recording ``note(*args)`` in ``seen`` before each call."""
+
+    def recorded(*args: Any, **kwargs: Any) -> R:
+        seen.append(note(*args, **kwargs))
+        return function(*args, **kwargs)
+
+    return recorded

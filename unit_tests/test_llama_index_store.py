@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import RecordingClient
+from engine_support import RecordingClient, spy
 from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import (
     FilterOperator,
@@ -251,13 +251,7 @@ async def test_embeddings_sent_as_lists_are_checked_once(
     assert not engine.float32_vectors
     store = QdrantVectorStore(new_name(), engine=engine, batch_size=8)
     checked_again: list[int] = []
-    check = ingest.finite_float32
-
-    def counting_check(values: Any) -> bool:
-        checked_again.append(len(values))
-        return check(values)
-
-    monkeypatch.setattr(ingest, "finite_float32", counting_check)
+    monkeypatch.setattr(ingest, "finite_float32", spy(ingest.finite_float32, checked_again, len))
     nodes = [TextNode(id_=f"n{i}", text=f"t{i}", embedding=unit([1.0, i, 0.5])) for i in range(30)]
     await store.async_add(nodes)
     assert checked_again == []  # the add's own check of every node stands

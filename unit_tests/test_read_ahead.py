@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from engine_support import unit_vector
+from engine_support import LoopTurns, unit_vector
 
 from qdrant_aio import IngestError, IngestOptions, InvalidInputError, PointInput, QdrantEngine
 from qdrant_aio.bridge import ReadAhead, map_cooperatively, overlapped
@@ -268,29 +268,19 @@ async def test_cancelling_overlapped_cancels_both() -> None:
 
 
 async def test_slices_of_maps_running_at_once_never_share_a_turn_of_the_loop() -> None:
-    turns = 0
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
     seen: list[tuple[str, int]] = []
+    async with LoopTurns() as turns:
 
-    def record(item: tuple[str, int]) -> int:
-        seen.append((item[0], turns))
-        return item[1] * 2
+        def record(item: tuple[str, int]) -> int:
+            seen.append((item[0], turns.count))
+            return item[1] * 2
 
-    counting = asyncio.ensure_future(count_turns())
-    await asyncio.sleep(0)
-    # A budget of 0: one item a slice. Five maps at once, as an add's checks and its four
-    # upsert bodies are.
-    results = await asyncio.gather(*(
-        map_cooperatively(record, [(name, i) for i in range(20)], budget=0.0)
-        for name in "abcde"
-    ))
-    counting.cancel()
+        # A budget of 0: one item a slice. Five maps at once, as an add's checks and its four
+        # upsert bodies are.
+        results = await asyncio.gather(*(
+            map_cooperatively(record, [(name, i) for i in range(20)], budget=0.0)
+            for name in "abcde"
+        ))
     assert results == [[2 * i for i in range(20)]] * 5
     assert len(seen) == 100
     # Every slice ran in a turn of its own: the loop's timers and I/O had a turn between any two.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import uuid
@@ -10,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from engine_support import unit_vector
+from engine_support import LoopTurns, spy, unit_vector
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.api.points_api import jsonable_encoder
 
@@ -122,27 +121,14 @@ def _known_schema() -> Any:
 async def test_the_loop_runs_between_slices_of_a_large_body(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
     seen: list[int] = []
-    encode_chunk = rest_upsert._encode_chunk
-
-    def recording_encode_chunk(points: Any) -> bytes:
-        seen.append(ticks)
-        return encode_chunk(points)
-
-    monkeypatch.setattr(rest_upsert, "_encode_chunk", recording_encode_chunk)
     points = sample_points(3000, dim=384)[:3000]
-    running = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    body = await encode_points_body(points)
-    running.cancel()
+    async with LoopTurns() as turns:
+        monkeypatch.setattr(
+            rest_upsert, "_encode_chunk",
+            spy(rest_upsert._encode_chunk, seen, lambda _: turns.count),
+        )
+        body = await encode_points_body(points)
     assert len(seen) == -(-3000 // rest_upsert.ENCODE_POINTS)
     # The loop ran other tasks while the body was being encoded, not only before and after.
     assert len(set(seen)) > 1
@@ -192,13 +178,7 @@ async def test_the_request_is_the_one_qdrant_clients_own_upsert_sends(
     ours = mock_client(ours_server, **options)
     await theirs._client.upsert(collection_name="c", points=points, wait=True)
     encoded: list[int] = []
-    encode_chunk = rest_upsert._encode_chunk
-
-    def counting_encode_chunk(chunk: Any) -> bytes:
-        encoded.append(len(chunk))
-        return encode_chunk(chunk)
-
-    monkeypatch.setattr(rest_upsert, "_encode_chunk", counting_encode_chunk)
+    monkeypatch.setattr(rest_upsert, "_encode_chunk", spy(rest_upsert._encode_chunk, encoded, len))
     await RemoteTransport({}, user_client=ours).call(
         "upsert", collection_name="c", points=points, wait=True
     )

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from engine_support import RecordingClient, unit_vector
+from engine_support import LoopTurns, RecordingClient, unit_vector
 from qdrant_client import AsyncQdrantClient, QdrantClient
 
 import qdrant_aio
@@ -102,21 +102,12 @@ async def test_embedded_work_runs_off_the_callers_loop_thread() -> None:
 async def test_loop_stays_responsive_while_storage_works() -> None:
     engine = QdrantEngine()
     await engine.aupsert("c", [PointInput(f"p{i}", {}, unit_vector(f"p{i}")) for i in range(200)])
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(ticker())
-    await asyncio.gather(
-        *(engine.aquery("c", SearchRequest(dense=unit_vector(f"q{i}"))) for i in range(50))
-    )
-    task.cancel()
-    # The ticker ran while the searches were pending: they did not hold the loop.
-    assert ticks > 10
+    async with LoopTurns() as turns:
+        await asyncio.gather(
+            *(engine.aquery("c", SearchRequest(dense=unit_vector(f"q{i}"))) for i in range(50))
+        )
+    # The loop turned while the searches were pending: they did not hold it.
+    assert turns.count > 10
     await engine.aclose()
 
 
