@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from bench_data import Dataset, make_dataset
 from bench_measure import LoopMonitor, RequestCounter, median, percentile
@@ -197,6 +198,14 @@ async def measure(system: System, ds: Dataset, args: argparse.Namespace) -> dict
 
 
 # ---------------------------------------------------------------------------- the whole run
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the user and password of a URL in it left out (as in the JSON and table)."""
+    parts = urlsplit(text)
+    if not (parts.scheme and parts.netloc and (parts.username or parts.password)):
+        return text
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def server_api_key(url: str | None) -> str | None:
@@ -399,8 +408,9 @@ def _finite(value: Any) -> Any:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     command = "python benchmarks/run.py " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+        shlex.quote(without_credentials(a)) for a in (sys.argv[1:] if argv is None else argv)
     )
+    shown_url = without_credentials(args.url) if args.url else None
     started = datetime.now(timezone.utc)
     info = machine_info()
     with warnings.catch_warnings():
@@ -410,7 +420,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finished = datetime.now(timezone.utc)
     info["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     table = render_table(results, server=args.url is not None)
-    mode = f"server {args.url}" if args.url else "embedded (in memory)"
+    mode = f"server {shown_url}" if args.url else "embedded (in memory)"
     summary = (
         f"{mode}; N={args.n}, dim={args.dim}, k={args.k}, queries={args.queries}, "
         f"concurrency={args.concurrency}, rounds={args.rounds}"
@@ -427,7 +437,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": info,
         "parameters": {
             "n": args.n, "dim": args.dim, "rounds": args.rounds, "queries": args.queries,
-            "k": args.k, "concurrency": args.concurrency, "url": args.url, "seed": args.seed,
+            "k": args.k, "concurrency": args.concurrency, "url": shown_url, "seed": args.seed,
             "systems": args.system_names,
             "raw_batch_size": RAW_BATCH_EMBEDDED if args.url is None else RAW_BATCH_SERVER,
             "loop_probe_interval_ms": 1.0,

@@ -135,7 +135,7 @@ def test_request_kinds_hide_the_collection_name() -> None:
     assert request_kind("GET", "/") == "GET /"
 
 
-def test_a_server_api_key_comes_from_the_environment_and_reaches_every_client(
+async def test_a_server_api_key_comes_from_the_environment_and_reaches_every_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runner = _load_runner()
@@ -156,3 +156,14 @@ def test_a_server_api_key_comes_from_the_environment_and_reaches_every_client(
     for client in (sync_client, async_client):
         assert client._client._rest_headers["api-key"] == "sk-SECRET-bench"
     sync_client.close()
+    await async_client.close()
+
+
+@pytest.mark.parametrize(("given", "shown"), [
+    ("https://user:pw@qdrant.example:6333/base", "https://qdrant.example:6333/base"),
+    ("http://key@localhost:6333", "http://localhost:6333"),
+    ("http://localhost:6333", "http://localhost:6333"),
+    ("--rounds", "--rounds"),
+])
+def test_credentials_in_a_url_are_not_recorded(given: str, shown: str) -> None:
+    assert _load_runner().without_credentials(given) == shown

@@ -326,6 +326,81 @@ async def test_payload_indexes_are_made_when_our_own_create_lost_its_answer() ->
     await engine.aclose()
 
 
+class IndexedByItsOwner(RecordingClient):
+    """Reports ``metadata.i`` as indexed (keyword), as a server would; local mode keeps none."""
+
+    def __getattr__(self, name: str) -> Any:
+        call = super().__getattr__(name)
+        if name != "get_collection":
+            return call
+
+        def get_collection(*args: Any, **kwargs: Any) -> Any:
+            info = call(*args, **kwargs)
+            keyword = models.PayloadIndexInfo(data_type=models.PayloadSchemaType.KEYWORD, points=0)
+            return info.model_copy(update={"payload_schema": {"metadata.i": keyword}})
+
+        return get_collection
+
+
+async def test_a_collection_someone_else_made_gets_only_the_indexes_it_lacks() -> None:
+    client = IndexedByItsOwner(QdrantClient(":memory:"))
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client))  # type: ignore[arg-type]
+    await engine.aprefetch_collection("c")
+    client._inner.create_collection(
+        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
+    )
+    spec = CollectionSpec(payload_indexes={
+        "metadata.i": models.PayloadSchemaType.INTEGER,  # indexed otherwise by its owner
+        "metadata.even": models.PayloadSchemaType.BOOL,
+    })
+    await engine.aupsert("c", points(3), spec)
+    sent = [kw["field_name"] for name, kw in client.calls if name == "create_payload_index"]
+    assert sent == ["metadata.even"]
+    await engine.aclose()
+
+
+async def test_a_collection_someone_else_made_otherwise_is_left_untouched() -> None:
+    engine, client = recording_engine()
+    await engine.aprefetch_collection("c")
+    client._inner.create_collection(
+        "c", vectors_config={"theirs": models.VectorParams(size=4, distance=models.Distance.DOT)}
+    )
+    spec = CollectionSpec(payload_indexes={"metadata.i": models.PayloadSchemaType.INTEGER})
+    with pytest.raises(DimensionMismatchError):  # reported by the add, as before
+        await engine.aupsert("c", points(3), spec)
+    assert client.count_calls("create_payload_index") == 0
+    assert client._inner.count("c").count == 0
+    await engine.aclose()
+
+
+class GrpcLikeRefusal(RecordingClient):
+    """create_collection refused with an error of no kind the engine maps (a gRPC status)."""
+
+    def __getattr__(self, name: str) -> Any:
+        call = super().__getattr__(name)
+        if name != "create_collection":
+            return call
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("StatusCode.ALREADY_EXISTS")
+
+        return refuse
+
+
+async def test_a_refusal_of_any_kind_looks_the_collection_up() -> None:
+    client = GrpcLikeRefusal(QdrantClient(":memory:"))
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client))  # type: ignore[arg-type]
+    await engine.aprefetch_collection("c")
+    client._inner.create_collection(
+        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
+    )
+    await engine.aupsert("c", points(3))
+    assert await engine.acount("c") == 3
+    with pytest.raises(RuntimeError, match="ALREADY_EXISTS"):  # and when it is missing indeed
+        await engine.aupsert("d", points(3))
+    await engine.aclose()
+
+
 async def test_a_call_that_cannot_create_looks_even_with_a_note_that_it_is_missing() -> None:
     engine, client = recording_engine()
     await engine.aprefetch_collection("c")  # noted missing; the add that asked then failed

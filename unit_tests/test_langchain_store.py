@@ -878,6 +878,24 @@ async def test_afrom_documents_on_a_client_and_afrom_existing_collection() -> No
         )
 
 
+async def test_afrom_existing_collection_opens_and_never_creates() -> None:
+    client = RecordingClient(QdrantClient(":memory:"))
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client))  # type: ignore[arg-type]
+    # An earlier add noted the collection missing, then failed; someone created it since.
+    await engine.aprefetch_collection("c")
+    client._inner.create_collection(
+        "c", vectors_config={},
+        sparse_vectors_config={"sparse": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+    )
+    store = await QdrantVectorStore.afrom_existing_collection(
+        "c", None, client=engine, retrieval_mode=RetrievalMode.SPARSE,
+    )
+    assert store.retrieval_mode is RetrievalMode.SPARSE
+    assert client.count_calls("create_collection") == 0
+    assert client.count_calls("create_payload_index") == 0
+    await engine.aclose()
+
+
 def test_from_documents_uses_explicit_ids_over_document_ids() -> None:
     docs = [Document(page_content="foo", id="f")]
     store = QdrantVectorStore.from_documents(docs, EMB, ids=["explicit"])

@@ -251,17 +251,17 @@ async def test_embeddings_sent_as_lists_are_checked_once(
     assert not engine.float32_vectors
     store = QdrantVectorStore(new_name(), engine=engine, batch_size=8)
     checked_again: list[int] = []
-    monkeypatch.setattr(ingest, "finite_float32", spy(ingest.finite_float32, checked_again, len))
+    monkeypatch.setattr(ingest, "_finite_total", spy(ingest._finite_total, checked_again, len))
     nodes = [TextNode(id_=f"n{i}", text=f"t{i}", embedding=unit([1.0, i, 0.5])) for i in range(30)]
     await store.async_add(nodes)
-    assert checked_again == []  # the add's own check of every node stands
+    assert checked_again == [3] * 30  # each node once: the add's own check up front stands
     assert ids_of(await store.aget_nodes()) == {f"n{i}" for i in range(30)}
     # A vector not known to be checked still is, where the engine builds the request.
     await engine.aupsert(store.collection_name, [
         PointInput("x", {}, [1.0, 2.0, 3.0]),
         PointInput("y", {}, [1.0, 2.0, 3.0], dense_finite=True),
     ])
-    assert checked_again == [3]
+    assert checked_again == [3] * 31
     await engine.aclose()
 
 

@@ -211,3 +211,25 @@ async def test_a_qdrant_client_that_encodes_otherwise_keeps_its_own_upsert(
     client = mock_client(RecordingServer())
     assert rest_connection_for_upserts(client._client) is None
     await client.close()
+
+
+async def test_sparse_vectors_holding_numpy_numbers_go_through_the_model() -> None:
+    import numpy as np
+
+    from qdrant_aio.rest_upsert import _as_plain
+
+    plain = models.SparseVector(indices=[1, 5], values=[0.5, 2.0])
+    numpy_made = models.SparseVector.model_construct(
+        indices=[np.int64(1), 5], values=[0.5, np.float32(2.0)]
+    )
+    points = [
+        models.PointStruct.model_construct(id=i, vector={"s": vector}, payload={})
+        for i, vector in enumerate((plain, numpy_made))
+    ]
+    assert _as_plain(points[0]) is not None
+    assert _as_plain(points[1]) is None  # the plain encoder cannot write numpy numbers
+    with pytest.warns(UserWarning):  # pydantic's, as qdrant-client's own encoding gives
+        body = json.loads(await encode_points_body(points))
+    assert [p["vector"]["s"] for p in body["points"]] == [
+        {"indices": [1, 5], "values": [0.5, 2.0]}
+    ] * 2

@@ -100,6 +100,20 @@ def test_list_vectors_of_numpy_scalars_are_sent_as_plain_floats() -> None:
     assert _check_dense(np.array([0.5, 0.25]), 2, "p") == [0.5, 0.25]
 
 
+@pytest.mark.parametrize(("values", "checked"), [
+    ([0.5, np.float32(0.25), 0.125], False),  # a numpy scalar amid floats: no JSON for it
+    ([1, 2, 3], False),  # whole numbers
+    ([1, 2, 3], True),  # ... in a vector its caller checked already (dense_finite)
+    ([True, False, 0.5], False),  # a bool would go out as JSON true, which Qdrant refuses
+    ([0.5, 0.25, np.float64(1)], True),
+])
+def test_list_vectors_reach_the_request_as_plain_floats(values: list[Any], checked: bool) -> None:
+    from qdrant_aio.ingest import _check_dense
+
+    sent = _check_dense(values, 3, "p", finite=checked)
+    assert sent == [float(v) for v in values] and all(type(v) is float for v in sent)
+
+
 def test_an_empty_vector_is_refused() -> None:
     from qdrant_aio import InvalidInputError
     from qdrant_aio.ingest import _check_dense, _check_dense_array

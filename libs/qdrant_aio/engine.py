@@ -562,6 +562,7 @@ class QdrantEngine:
         }
         logger.debug("creating collection %s", collection_name)
         existing: _Schema | None = None
+        indexes = dict(spec.payload_indexes)
         try:
             await self._call(
                 "create_collection",
@@ -570,21 +571,28 @@ class QdrantEngine:
                 sparse_vectors_config=sparse,
                 **{k: v for k, v in options.items() if v is not None},
             )
-        except (QdrantRequestError, ValueError):
+        except Exception:  # a server's refusal, local mode's ValueError, a gRPC status
             # It may exist after all: created by someone else since our lookup (or the lookup
             # was a stale aprefetch_collection note), or by our own create whose answer was
             # lost and whose retry was refused. Then it is used as it is. A key that may not
             # create collections gets here too, and gets the same answer.
             try:
                 info = await self._info_or_none(collection_name)
-            except QdrantAioError:
+            except QdrantAioError as lookup_error:
+                logger.debug("lookup after a refused create failed: %s", _describe(lookup_error))
                 info = None  # the create's own error says more
             if info is None:
                 raise
             existing = _Schema.from_info(info)
-        # Sent in either case (Qdrant accepts an index that exists): a collection made by our
-        # own create whose answer was lost still gets them.
-        for field_name, schema in spec.payload_indexes.items():
+            try:
+                existing.resolve(collection_name, spec, dense_size)
+            except QdrantAioError:
+                return existing  # not the collection asked for: the caller reports it, untouched
+            # Only the indexes it lacks: a collection made by our own create whose answer was
+            # lost gets them all; a field someone else indexed (maybe otherwise) is left alone.
+            indexed = set(getattr(info, "payload_schema", None) or ())
+            indexes = {f: s for f, s in spec.payload_indexes.items() if f not in indexed}
+        for field_name, schema in indexes.items():
             await self._call(
                 "create_payload_index",
                 collection_name=collection_name,

@@ -141,9 +141,15 @@ def _check_dense(
         raise DimensionMismatchError(expected, len(values), where=f"id {external_id!r}")
     if not values:
         raise _empty(external_id)
-    if not (finite and values is vector) and not finite_float32(values):
-        raise _not_finite(external_id)
-    if isinstance(values[0], np.generic):  # list(array): JSON cannot carry numpy scalars
+    total: Any = 0.0
+    if not (finite and values is vector):
+        total = _finite_total(values)
+        if total is None:
+            raise _not_finite(external_id)
+    if type(total) is not float or type(values[0]) is not float or type(values[-1]) is not float:
+        # Numpy scalars anywhere (their sum is one too), or whole numbers: plain floats, as
+        # numpy's conversion would give (JSON carries no numpy scalar, and a bool would go
+        # out as true). A bool amid floats is not seen here; Qdrant refuses that request.
         values = [float(v) for v in values]
     return values
 
@@ -155,6 +161,11 @@ def _empty(external_id: str) -> InvalidInputError:
 def finite_float32(values: Sequence[float]) -> bool:
     """Whether every value is a number that a 32-bit float holds finitely (Qdrant stores
     float32): exactly the values that numpy's float32 conversion keeps finite."""
+    return _finite_total(values) is not None
+
+
+def _finite_total(values: Sequence[float]) -> Any:
+    """The sum of ``values`` if :func:`finite_float32` holds for them, else None."""
     # Two C passes: the sum refuses what is not a number (as numpy does: a Decimal among
     # floats, an object with only __float__), and the Euclidean norm is NaN or infinite if any
     # value is and at least the largest magnitude, so a norm within float32 settles the rest.
@@ -163,17 +174,19 @@ def finite_float32(values: Sequence[float]) -> bool:
         total = sum(values)
         norm = math.hypot(*values)
     except (TypeError, ValueError, OverflowError):  # not numbers; an int beyond any float
-        return False
+        return None
     if not isinstance(total, (float, int, np.number)):  # Decimals, say: numpy refuses them
-        return False
+        return None
     if norm <= _FLOAT32_MAX:
-        return True
+        return total
     # Beyond float32, or NaN / infinity: only a large but finite norm needs a closer look.
-    return (
+    if (
         math.isfinite(norm)
         and max(values) < _FLOAT32_ROUNDS_TO_INF
         and min(values) > -_FLOAT32_ROUNDS_TO_INF
-    )
+    ):
+        return total
+    return None
 
 
 def _as_float32(values: Any) -> np.ndarray | None:

@@ -877,7 +877,8 @@ class QdrantVectorStore(VectorStore):
             store._owns_engine = owned
             if not await engine.acollection_exists(collection_name):
                 raise CollectionNotFoundError(collection_name)
-            await engine.aensure_collection(collection_name, store._spec)
+            # Opened, never created or changed (create=False: not even a payload index).
+            await engine.aensure_collection(collection_name, store._spec, create=False)
         except BaseException:
             if owned:
                 await engine.aclose()

@@ -46,7 +46,7 @@ def _encode_chunk(points: Sequence[models.PointStruct]) -> bytes:
 def _as_plain(point: models.PointStruct) -> dict[str, Any] | None:
     """The point as the dicts and lists its model encodes to, or None for another shape.
 
-    The same encoder writes them without walking pydantic's model schema: 14.6 instead of
+    The same encoder writes them without walking pydantic's model schema: 15.7 instead of
     19.4 us a point of 384 floats, ~10% of a client's CPU per point sent to a server.
     """
     if point.__pydantic_fields_set__ != _POINT_FIELDS:
@@ -57,7 +57,12 @@ def _as_plain(point: models.PointStruct) -> dict[str, Any] | None:
         for name, value in vector.items():
             if isinstance(value, list):
                 named[name] = value
-            elif type(value) is models.SparseVector and value.__pydantic_fields_set__ == _SPARSE:
+            elif (
+                type(value) is models.SparseVector
+                and value.__pydantic_fields_set__ == _SPARSE
+                and _plain_numbers(value.indices)
+                and _plain_numbers(value.values)
+            ):
                 named[name] = {"indices": value.indices, "values": value.values}
             else:
                 return None
@@ -67,6 +72,12 @@ def _as_plain(point: models.PointStruct) -> dict[str, Any] | None:
     if not isinstance(point.id, (str, int)) or not isinstance(point.payload, dict):
         return None
     return {"id": point.id, "vector": vector, "payload": point.payload}
+
+
+def _plain_numbers(values: Any) -> bool:
+    """A list of Python numbers (its sum is one; a numpy scalar anywhere would make it one),
+    which the plain encoder writes as the model would, or nearly: a whole float as itself."""
+    return type(values) is list and type(sum(values)) in (int, float)
 
 
 _POINT_FIELDS = {"id", "vector", "payload"}
