@@ -46,12 +46,19 @@ class RecordingClient:
         self.max_active = 0
         self._lock = threading.Lock()
         self.delay = 0.0
+        # name -> a function given the recorded call that returns what to use instead (a call
+        # that answers otherwise: a lost answer, another result, an unknown error).
+        self.around: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {}
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._inner, name)
         if not callable(target):
             return target
+        if name in self.around:
+            return self.around[name](self._recorded(name, target))
+        return self._recorded(name, target)
 
+    def _recorded(self, name: str, target: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             with self._lock:
                 self.calls.append((name, kwargs))

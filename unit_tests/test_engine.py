@@ -223,6 +223,17 @@ async def test_pass_through_options_reach_create_collection() -> None:
     await engine.aclose()
 
 
+NAMED_8 = {"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
+
+
+async def made_elsewhere_after_lookup(vectors: Any) -> tuple[QdrantEngine, RecordingClient]:
+    """An engine whose lookup found collection "c" missing; "c" then made by someone else."""
+    engine, client = recording_engine()
+    await engine.aprefetch_collection("c")
+    client._inner.create_collection("c", vectors_config=vectors)
+    return engine, client
+
+
 async def test_a_collection_found_missing_ahead_is_created_without_asking_again() -> None:
     engine, client = recording_engine()
     await engine.aprefetch_collection("c")
@@ -248,12 +259,10 @@ async def test_a_collection_found_ahead_is_not_looked_up_again() -> None:
 
 
 async def test_a_collection_created_by_someone_else_after_the_lookup_is_used_as_it_is() -> None:
-    engine, client = recording_engine()
-    await engine.aprefetch_collection("c")  # missing now ...
-    # ... created meanwhile by another process, with one unnamed vector: our own create fails,
-    # and the writes go to the collection as it is (named vectors would be refused by it).
-    client._inner.create_collection(
-        "c", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE)
+    # Missing at the lookup, made since by another process with one unnamed vector: our own
+    # create fails, and the writes go to the collection as it is (named vectors would not).
+    engine, client = await made_elsewhere_after_lookup(
+        models.VectorParams(size=8, distance=models.Distance.COSINE)
     )
     await engine.aupsert("c", points(5))
     assert client.count_calls("create_collection") == 1
@@ -264,11 +273,7 @@ async def test_a_collection_created_by_someone_else_after_the_lookup_is_used_as_
 
 
 async def test_a_read_does_not_trust_a_collection_found_missing_earlier() -> None:
-    engine, client = recording_engine()
-    await engine.aprefetch_collection("c")
-    client._inner.create_collection(
-        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
-    )
+    engine, client = await made_elsewhere_after_lookup(NAMED_8)
     assert await engine.aquery("c", SearchRequest(dense=unit_vector("q"), limit=3)) == []
     assert client.count_calls("create_collection") == 0
     await engine.aclose()
@@ -296,26 +301,19 @@ async def test_a_failed_create_keeps_its_error_when_the_lookup_after_it_fails_to
     await engine.aclose()
 
 
-class LostCreateAnswer(RecordingClient):
-    """The first create_collection takes effect, but its answer is lost (a 503 after it)."""
+async def test_payload_indexes_are_made_when_our_own_create_lost_its_answer() -> None:
+    engine, client = recording_engine(retry=FAST_RETRY)
 
-    def __getattr__(self, name: str) -> Any:
-        call = super().__getattr__(name)
-        if name != "create_collection":
-            return call
-
-        def create(*args: Any, **kwargs: Any) -> Any:
-            result = call(*args, **kwargs)
-            if self.count_calls("create_collection") == 1:
-                raise http_error(503)
+    def answer_lost_once(create: Any) -> Any:
+        def created(*args: Any, **kwargs: Any) -> Any:
+            result = create(*args, **kwargs)  # it takes effect ...
+            if client.count_calls("create_collection") == 1:
+                raise http_error(503)  # ... but the first answer is lost
             return result
 
-        return create
+        return created
 
-
-async def test_payload_indexes_are_made_when_our_own_create_lost_its_answer() -> None:
-    client = LostCreateAnswer(QdrantClient(":memory:"))
-    engine = QdrantEngine(_transport=EmbeddedTransport(client=client), retry=FAST_RETRY)  # type: ignore[arg-type]
+    client.around["create_collection"] = answer_lost_once
     spec = CollectionSpec(payload_indexes={"metadata.i": models.PayloadSchemaType.INTEGER})
     await engine.aupsert("c", points(3), spec)
     # The retried create was refused (it exists), and the collection was looked up and used.
@@ -326,29 +324,20 @@ async def test_payload_indexes_are_made_when_our_own_create_lost_its_answer() ->
     await engine.aclose()
 
 
-class IndexedByItsOwner(RecordingClient):
-    """Reports ``metadata.i`` as indexed (keyword), as a server would; local mode keeps none."""
-
-    def __getattr__(self, name: str) -> Any:
-        call = super().__getattr__(name)
-        if name != "get_collection":
-            return call
-
-        def get_collection(*args: Any, **kwargs: Any) -> Any:
-            info = call(*args, **kwargs)
-            keyword = models.PayloadIndexInfo(data_type=models.PayloadSchemaType.KEYWORD, points=0)
-            return info.model_copy(update={"payload_schema": {"metadata.i": keyword}})
-
-        return get_collection
-
-
 async def test_a_collection_someone_else_made_gets_only_the_indexes_it_lacks() -> None:
-    client = IndexedByItsOwner(QdrantClient(":memory:"))
-    engine = QdrantEngine(_transport=EmbeddedTransport(client=client))  # type: ignore[arg-type]
-    await engine.aprefetch_collection("c")
-    client._inner.create_collection(
-        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
-    )
+    engine, client = await made_elsewhere_after_lookup(NAMED_8)
+
+    def indexed_by_its_owner(get_collection: Any) -> Any:
+        """Reports ``metadata.i`` indexed (keyword), as a server would; local mode keeps none."""
+
+        def info(*args: Any, **kwargs: Any) -> Any:
+            keyword = models.PayloadIndexInfo(data_type=models.PayloadSchemaType.KEYWORD, points=0)
+            found = get_collection(*args, **kwargs)
+            return found.model_copy(update={"payload_schema": {"metadata.i": keyword}})
+
+        return info
+
+    client.around["get_collection"] = indexed_by_its_owner
     spec = CollectionSpec(payload_indexes={
         "metadata.i": models.PayloadSchemaType.INTEGER,  # indexed otherwise by its owner
         "metadata.even": models.PayloadSchemaType.BOOL,
@@ -360,10 +349,8 @@ async def test_a_collection_someone_else_made_gets_only_the_indexes_it_lacks() -
 
 
 async def test_a_collection_someone_else_made_otherwise_is_left_untouched() -> None:
-    engine, client = recording_engine()
-    await engine.aprefetch_collection("c")
-    client._inner.create_collection(
-        "c", vectors_config={"theirs": models.VectorParams(size=4, distance=models.Distance.DOT)}
+    engine, client = await made_elsewhere_after_lookup(
+        {"theirs": models.VectorParams(size=4, distance=models.Distance.DOT)}
     )
     spec = CollectionSpec(payload_indexes={"metadata.i": models.PayloadSchemaType.INTEGER})
     with pytest.raises(DimensionMismatchError):  # reported by the add, as before
@@ -373,27 +360,16 @@ async def test_a_collection_someone_else_made_otherwise_is_left_untouched() -> N
     await engine.aclose()
 
 
-class GrpcLikeRefusal(RecordingClient):
-    """create_collection refused with an error of no kind the engine maps (a gRPC status)."""
+async def test_a_refusal_of_any_kind_looks_the_collection_up() -> None:
+    engine, client = await made_elsewhere_after_lookup(NAMED_8)
 
-    def __getattr__(self, name: str) -> Any:
-        call = super().__getattr__(name)
-        if name != "create_collection":
-            return call
-
+    def refused(create: Any) -> Any:
         def refuse(*args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("StatusCode.ALREADY_EXISTS")
+            raise RuntimeError("StatusCode.ALREADY_EXISTS")  # no kind the engine maps (gRPC)
 
         return refuse
 
-
-async def test_a_refusal_of_any_kind_looks_the_collection_up() -> None:
-    client = GrpcLikeRefusal(QdrantClient(":memory:"))
-    engine = QdrantEngine(_transport=EmbeddedTransport(client=client))  # type: ignore[arg-type]
-    await engine.aprefetch_collection("c")
-    client._inner.create_collection(
-        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
-    )
+    client.around["create_collection"] = refused
     await engine.aupsert("c", points(3))
     assert await engine.acount("c") == 3
     with pytest.raises(RuntimeError, match="ALREADY_EXISTS"):  # and when it is missing indeed
@@ -402,10 +378,9 @@ async def test_a_refusal_of_any_kind_looks_the_collection_up() -> None:
 
 
 async def test_a_call_that_cannot_create_looks_even_with_a_note_that_it_is_missing() -> None:
-    engine, client = recording_engine()
-    await engine.aprefetch_collection("c")  # noted missing; the add that asked then failed
-    client._inner.create_collection(
-        "c", vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.DOT)}
+    # Noted missing by an add that then failed; made since by someone else.
+    engine, client = await made_elsewhere_after_lookup(
+        {"dense": models.VectorParams(size=8, distance=models.Distance.DOT)}
     )
     # As from_existing_collection asks: create allowed, but no size to create with.
     layout = await engine.aensure_collection("c", CollectionSpec())
