@@ -31,7 +31,6 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from bench_data import Dataset, make_dataset
 from bench_measure import LoopMonitor, RequestCounter, median, percentile
@@ -43,6 +42,9 @@ from bench_systems import (
     System,
     unavailable_reason,
 )
+
+# Credentials in --url are not recorded (the JSON keeps the command line).
+from qdrant_aio.transport import url_without_credentials as without_credentials
 
 DEFAULT_SYSTEMS = ["raw", "aio-langchain", "aio-llamaindex", "langchain-qdrant",
                    "llamaindex-qdrant"]
@@ -198,14 +200,6 @@ async def measure(system: System, ds: Dataset, args: argparse.Namespace) -> dict
 
 
 # ---------------------------------------------------------------------------- the whole run
-
-
-def without_credentials(text: str) -> str:
-    """``text`` with the user and password of a URL in it left out (as in the JSON and table)."""
-    parts = urlsplit(text)
-    if not (parts.scheme and parts.netloc and (parts.username or parts.password)):
-        return text
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def server_api_key(url: str | None) -> str | None:

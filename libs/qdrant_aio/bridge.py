@@ -20,7 +20,15 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Sequence,
+)
 from typing import Any, Generic, TypeVar, cast
 
 __all__ = [
@@ -28,6 +36,7 @@ __all__ = [
     "QueueThread",
     "ReadAhead",
     "bridge_loop",
+    "cancel_and_wait",
     "on_caller_loop",
     "overlapped",
     "run_sync",
@@ -167,8 +176,7 @@ class LoopThread:
         jobs = list(self._jobs)
         for job in jobs:
             self._jobs[job] = error()
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        await cancel_and_wait(jobs)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on this loop and block the calling thread until it is done."""
@@ -386,19 +394,23 @@ async def overlapped(ahead: Awaitable[T], work: Awaitable[R]) -> tuple[T, R]:
     try:
         result = await work
     except BaseException:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait([task])
         raise
     return await task, result
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait until each has ended; their outcomes are dropped."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _cancel_leftover_tasks() -> None:
     await asyncio.sleep(0)  # callbacks queued as the loop stopped run first (they may start tasks)
     this = asyncio.current_task()
-    leftover = [task for task in asyncio.all_tasks() if task is not this]
-    for task in leftover:
-        task.cancel()
-    await asyncio.gather(*leftover, return_exceptions=True)
+    await cancel_and_wait(task for task in asyncio.all_tasks() if task is not this)
 
 
 def _settle(

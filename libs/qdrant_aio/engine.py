@@ -20,7 +20,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from ._logging import logger
-from .bridge import ReadAhead, map_cooperatively, run_sync
+from .bridge import ReadAhead, cancel_and_wait, map_cooperatively, run_sync
 from .coalesce import QueryCoalescer
 from .config import (
     DEFAULT_DENSE_NAME,
@@ -762,9 +762,7 @@ class QdrantEngine:
                 dispatch(request)
         except asyncio.CancelledError:
             await batches.aclose()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
             raise
         except Exception as error:  # bad input or an embedding failure mid-way
             await batches.aclose()

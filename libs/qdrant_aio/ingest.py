@@ -18,6 +18,7 @@ from .ids import PointId, point_id_for
 from .query import ORIGINAL_ID_KEY, all_finite
 
 __all__ = [
+    "POINT_FIELDS",
     "PointInput",
     "PreparedPoint",
     "RequestPacker",
@@ -235,7 +236,7 @@ def dense_rows(vectors: Sequence[Any], size: int | None) -> np.ndarray | None:
 
 
 _set_attribute = object.__setattr__
-_POINT_FIELDS = frozenset(("id", "vector", "payload"))
+POINT_FIELDS = frozenset(("id", "vector", "payload"))
 
 
 def _point_struct_direct(pid: PointId, vector: Any, payload: dict[str, Any]) -> models.PointStruct:
@@ -243,7 +244,7 @@ def _point_struct_direct(pid: PointId, vector: Any, payload: dict[str, Any]) -> 
     # ~0.7 µs a point instead of ~1.9 µs, on every point of every upsert.
     point = models.PointStruct.__new__(models.PointStruct)
     _set_attribute(point, "__dict__", {"id": pid, "vector": vector, "payload": payload})
-    _set_attribute(point, "__pydantic_fields_set__", set(_POINT_FIELDS))
+    _set_attribute(point, "__pydantic_fields_set__", set(POINT_FIELDS))
     _set_attribute(point, "__pydantic_extra__", None)
     _set_attribute(point, "__pydantic_private__", None)
     return point

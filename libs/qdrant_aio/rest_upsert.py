@@ -21,6 +21,7 @@ from qdrant_client.async_qdrant_remote import AsyncQdrantRemote
 from qdrant_client.http.api import points_api
 
 from .bridge import map_cooperatively
+from .ingest import POINT_FIELDS
 
 __all__ = ["encode_points_body", "rest_connection_for_upserts", "upsert_over_rest"]
 
@@ -49,7 +50,7 @@ def _as_plain(point: models.PointStruct) -> dict[str, Any] | None:
     The same encoder writes them without walking pydantic's model schema: 15.7 instead of
     19.4 us a point of 384 floats, ~10% of a client's CPU per point sent to a server.
     """
-    if point.__pydantic_fields_set__ != _POINT_FIELDS:
+    if point.__pydantic_fields_set__ != POINT_FIELDS:
         return None
     vector: Any = point.vector
     if isinstance(vector, dict):
@@ -80,7 +81,6 @@ def _plain_numbers(values: Any) -> bool:
     return type(values) is list and type(sum(values)) in (int, float)
 
 
-_POINT_FIELDS = {"id", "vector", "payload"}
 _SPARSE = {"indices", "values"}
 
 

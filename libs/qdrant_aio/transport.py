@@ -39,7 +39,13 @@ from .errors import ConfigurationError, EngineClosedError, StorageLockedError
 from .local_capacity import reserve_dense_rows
 from .rest_upsert import rest_connection_for_upserts, upsert_over_rest
 
-__all__ = ["Transport", "EmbeddedTransport", "RemoteTransport", "is_embedded_client"]
+__all__ = [
+    "Transport",
+    "EmbeddedTransport",
+    "RemoteTransport",
+    "is_embedded_client",
+    "url_without_credentials",
+]
 
 T = TypeVar("T")
 
@@ -52,6 +58,15 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
     def describe(self) -> str: ...
+
+
+def url_without_credentials(text: str) -> str:
+    """``text`` with the user and password of a URL in it left out (https://user:key@host:
+    the key may be an API key); anything else as it is."""
+    parts = urlsplit(text)
+    if not (parts.scheme and parts.netloc and (parts.username or parts.password)):
+        return text
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def is_embedded_client(client: QdrantClient | AsyncQdrantClient) -> bool:
@@ -497,12 +512,7 @@ class RemoteTransport:
 
     def describe(self) -> str:
         url = self._options.get("url") or self._options.get("host") or self._options.get("location")
-        # A URL may carry credentials (https://user:key@host): show only scheme, host and path.
-        parts = urlsplit(str(url))
-        if parts.password or parts.username:
-            port = f":{parts.port}" if parts.port else ""
-            url = urlunsplit(parts._replace(netloc=f"{parts.hostname or ''}{port}"))
-        return f"remote({url})"
+        return f"remote({url_without_credentials(str(url))})"
 
     def _client_for(self, loop: asyncio.AbstractEventLoop) -> AsyncQdrantClient:
         with self._lock:
