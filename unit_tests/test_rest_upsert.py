@@ -63,6 +63,10 @@ async def test_the_body_is_the_one_qdrant_client_sends(n: int) -> None:
     assert len(json.loads(body)["points"]) == n + 3
 
 
+async def test_no_points_make_the_body_qdrant_client_sends() -> None:
+    assert await encode_points_body([]) == qdrant_client_body([])
+
+
 class RecordingServer:
     """Answers upserts through httpx's MockTransport, recording what was sent."""
 
@@ -233,3 +237,58 @@ async def test_sparse_vectors_holding_numpy_numbers_go_through_the_model() -> No
     assert [p["vector"]["s"] for p in body["points"]] == [
         {"indices": [1, 5], "values": [0.5, 2.0]}
     ] * 2
+
+
+def test_orjson_writes_the_plain_points_where_it_writes_them_as_pydantic() -> None:
+    # orjson is a dependency (CPython) and this one writes as pydantic does: it is used.
+    assert rest_upsert._orjson_writes_as_pydantic()
+    assert rest_upsert._plain_json is rest_upsert._plain_json_orjson
+
+
+async def test_the_body_is_the_same_with_either_plain_encoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    points = sample_points(40)
+    with_orjson = await encode_points_body(points)
+    monkeypatch.setattr(rest_upsert, "_plain_json", rest_upsert._plain_json_pydantic)
+    assert await encode_points_body(points) == with_orjson == qdrant_client_body(points)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**70, -(2**64), "numpy", {"deep": [[[[[{"k": 2**65}]]]]]}],
+    ids=["int beyond 64 bits", "negative int beyond 64 bits", "numpy float", "nested"],
+)
+async def test_values_orjson_refuses_are_written_by_pydantic_as_qdrant_client_would(
+    value: Any,
+) -> None:
+    import numpy as np
+
+    value = np.float64(0.1) if value == "numpy" else value
+    points = [
+        models.PointStruct.model_construct(
+            id=i, vector=[0.5, -0.25], payload={"page_content": "t", "metadata": {"v": value}}
+        )
+        for i in range(3)
+    ]
+    assert all(rest_upsert._as_plain(p) is not None for p in points)  # the plain path
+    assert await encode_points_body(points) == qdrant_client_body(points)
+
+
+class _OtherOrjson:
+    """orjson writing floats as orjson before 3.12 did: '3.4e38' where pydantic writes '3.4e+38'."""
+
+    def __init__(self) -> None:
+        self.real = rest_upsert.orjson
+
+    def dumps(self, value: Any) -> bytes:
+        return bytes(self.real.dumps(value)).replace(b"e+", b"e")
+
+
+def test_an_orjson_that_writes_otherwise_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    other = _OtherOrjson()
+    assert other.dumps([3.4e38, "x"]) == b'[3.4e38,"x"]'
+    monkeypatch.setattr(rest_upsert, "orjson", other)
+    assert not rest_upsert._orjson_writes_as_pydantic()
+    monkeypatch.setattr(rest_upsert, "orjson", None)
+    assert not rest_upsert._orjson_writes_as_pydantic()

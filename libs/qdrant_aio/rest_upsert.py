@@ -2,15 +2,16 @@
 
 qdrant-client encodes an upsert's whole body in one call on the caller's loop: measured 5.4 ms
 for 250 points of 384 floats, during which the loop ran nothing else (a server ingest's loop
-p99 was ~9 ms). Here the same encoder (pydantic's) encodes a few points per call, in ~1 ms
-slices of the loop, from plain dicts and lists where the point has the engine's usual shape
-(else through the model, with the options qdrant-client uses), and the body goes to
-qdrant-client's REST API as it is: the bytes sent are the same (checked at import on sample
-points, and by tests).
+p99 was ~9 ms). Here a few points are encoded per call, in ~1 ms slices of the loop: from
+plain dicts and lists where the point has the engine's usual shape (by orjson where it writes
+them as pydantic does, else by pydantic's encoder), else through the model with the options
+qdrant-client uses. The body goes to qdrant-client's REST API as it is: the bytes sent are the
+same (checked at import on sample points, and by tests).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -25,6 +26,16 @@ from .ingest import POINT_FIELDS
 
 __all__ = ["encode_points_body", "rest_connection_for_upserts", "upsert_over_rest"]
 
+
+def _optional_orjson() -> Any:
+    try:
+        return importlib.import_module("orjson")
+    except ImportError:  # pydantic's encoder writes the same bytes, more slowly
+        return None
+
+
+orjson = _optional_orjson()
+
 # Points per encoder call: ~0.25 ms at 384 dimensions, and about as fast per point as one call
 # for the whole body (through the models: 21.6 vs 21.1 us a point; a call per point, 26 us).
 ENCODE_POINTS = 16
@@ -32,11 +43,48 @@ ENCODE_POINTS = 16
 _POINT_LIST = TypeAdapter(list[models.PointStruct])
 
 
+def _plain_json_pydantic(values: Any) -> bytes:
+    return to_json(values)
+
+
+def _plain_json_orjson(values: Any) -> bytes:
+    try:
+        return bytes(orjson.dumps(values))
+    except TypeError:  # orjson's JSONEncodeError: an int beyond 64 bits, a numpy number, ...
+        return to_json(values)
+
+
+def _orjson_writes_as_pydantic() -> bool:
+    """Whether orjson is here and writes these values byte for byte as pydantic's encoder."""
+    if orjson is None:
+        return False
+    floats = [
+        0.0, -0.0, 0.1, -2.5, 1e-7, 1.5e-9, 3.4e38, 1e16, 1e22, 123456789.0, 2.0**53, 2.0**63,
+        5e-324, 1.7976931348623157e308, 0.30000000000000004, -1.1754943508222875e-38,
+    ]
+    sample = {
+        "id": "6f1c8d4e-2f55-4a52-9b3e-0c8e3f8f2a10", "vector": floats,
+        "payload": {
+            "s": ["\u00e9\u2028\"\\/\x00\x1f\x7f</script>\U0001f600", ""],
+            "n": [0, -1, 2**64 - 1, -(2**63), True, False, None], "d": {"e": {}, "l": []},
+        },
+    }
+    try:
+        return bool(orjson.dumps([sample, {"id": 7}]) == to_json([sample, {"id": 7}]))
+    except Exception:  # noqa: BLE001 - any difference means: pydantic's encoder only
+        return False
+
+
+# The points' plain dicts and lists as JSON: orjson where it writes them as pydantic does
+# (checked at import), 6.6 instead of 14.3 us a point of 384 floats; else pydantic's encoder.
+_plain_json = _plain_json_orjson if _orjson_writes_as_pydantic() else _plain_json_pydantic
+
+
 def _encode_chunk(points: Sequence[models.PointStruct]) -> bytes:
     """The points as JSON, comma-separated, without the list's brackets."""
     plain = [_as_plain(point) for point in points]
     if all(p is not None for p in plain):
-        return to_json(plain)[1:-1]
+        return _plain_json(plain)[1:-1]
     # The options qdrant-client's REST API gives pydantic for a request body.
     encoded = _POINT_LIST.dump_json(
         list(points), by_alias=True, exclude_unset=True, exclude_none=True
@@ -88,7 +136,13 @@ async def encode_points_body(points: Sequence[models.PointStruct]) -> bytes:
     """``{"points": [...]}`` as qdrant-client's REST API would send it, encoded in slices."""
     chunks = [points[i : i + ENCODE_POINTS] for i in range(0, len(points), ENCODE_POINTS)]
     parts = await map_cooperatively(_encode_chunk, chunks)
-    return b'{"points":[' + b",".join(parts) + b"]}"
+    if not parts:
+        return b'{"points":[]}'
+    # One join writes the whole body: adding the brackets to the joined body instead copied it
+    # twice more (2.2 ms per 256 points of 384 floats, on the loop, instead of 0.04 ms).
+    parts[0] = b'{"points":[' + parts[0]
+    parts[-1] += b"]}"
+    return b",".join(parts)
 
 
 def _same_as_qdrant_client() -> bool:
