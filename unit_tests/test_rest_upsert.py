@@ -115,6 +115,33 @@ async def test_an_engine_ingest_over_rest_sends_every_point_once() -> None:
     await client.close()
 
 
+async def test_the_point_ids_of_a_large_list_are_made_in_slices_of_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import qdrant_aio.engine as engine_module
+    from qdrant_aio.ids import point_id_for
+
+    server = RecordingServer()
+    client = mock_client(server)
+    engine = QdrantEngine.from_client(client)
+    engine._schemas["c"] = _known_schema()
+    inputs = [PointInput(f"doc-{i}", {"i": i}, unit_vector(f"doc-{i}")) for i in range(3000)]
+    seen: list[int] = []
+    async with LoopTurns() as turns:
+        monkeypatch.setattr(
+            engine_module, "point_id_of",
+            spy(engine_module.point_id_of, seen, lambda _: turns.count),
+        )
+        await engine.aupsert("c", inputs)
+    assert len(seen) == 3000
+    # The loop ran other tasks between the ids (a made id costs microseconds: ~20 ms for all).
+    assert len(set(seen[:500])) > 1
+    sent = [p for r in server.requests for p in json.loads(r.content)["points"]]
+    assert {p["id"] for p in sent} == {point_id_for(f"doc-{i}") for i in range(3000)}
+    await engine.aclose()
+    await client.close()
+
+
 def _known_schema() -> Any:
     from qdrant_aio.config import CollectionSpec
     from qdrant_aio.engine import _Schema
@@ -139,21 +166,23 @@ async def test_the_loop_runs_between_slices_of_a_large_body(
     assert body == qdrant_client_body(points)
 
 
-async def test_grpc_and_a_patched_upsert_keep_qdrant_clients_own_path(
+async def test_each_connection_gets_its_own_path_and_a_patched_upsert_qdrant_clients(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from qdrant_client.async_qdrant_remote import AsyncQdrantRemote
 
-    from qdrant_aio.transport import _rest_upserts
+    from qdrant_aio.grpc_upsert import grpc_connection_for_upserts
+    from qdrant_aio.transport import _own_upserts
 
-    server = RecordingServer()
-    rest = mock_client(server)
-    assert _rest_upserts(rest._client)
+    rest = mock_client(RecordingServer())
     grpc_client = AsyncQdrantClient(
         url="http://qdrant.invalid:6333", prefer_grpc=True, check_compatibility=False
     )
-    assert not _rest_upserts(grpc_client._client)
-    assert not _rest_upserts(None)
+    connections = rest._client, grpc_client._client
+    assert all(_own_upserts(c) for c in connections)
+    assert [rest_connection_for_upserts(c) for c in connections] == [rest._client, None]
+    assert [grpc_connection_for_upserts(c) for c in connections] == [None, grpc_client._client]
+    assert not _own_upserts(None)
 
     # A tracer wrapping the connection's class method (functools.wraps keeps its name) ...
     own = AsyncQdrantRemote.upsert
@@ -163,11 +192,12 @@ async def test_grpc_and_a_patched_upsert_keep_qdrant_clients_own_path(
         return await own(self, *args, **kwargs)
 
     monkeypatch.setattr(AsyncQdrantRemote, "upsert", traced)
-    assert not _rest_upserts(rest._client)
+    assert not any(_own_upserts(c) for c in connections)
     monkeypatch.undo()
     # ... or one set on the connection itself.
-    rest._client.upsert = traced.__get__(rest._client)  # type: ignore[method-assign]
-    assert not _rest_upserts(rest._client)
+    for connection in connections:
+        connection.upsert = traced.__get__(connection)  # type: ignore[method-assign]
+    assert not any(_own_upserts(c) for c in connections)
     await rest.close()
     await grpc_client.close()
 

@@ -45,7 +45,14 @@ from .errors import (
 )
 from .filters import combine_filters, ids_filter
 from .ids import PointId, point_id_for
-from .ingest import PointInput, PreparedPoint, RequestPacker, dedupe_last_wins, prepare_points
+from .ingest import (
+    PointInput,
+    PreparedPoint,
+    RequestPacker,
+    dedupe_last_wins,
+    point_id_of,
+    prepare_points,
+)
 from .progress import Progress
 from .query import Hit, SearchRequest, build_query, hit_from_point
 from .retry import RetryPolicy, call_with_retries, is_transient
@@ -727,7 +734,10 @@ class QdrantEngine:
         batches = ReadAhead(source)
         try:
             async for raw_batch in batches:
-                unique = dedupe_last_wins(list(raw_batch))
+                raw = list(raw_batch)
+                # Point ids in slices: a made id costs ~4 us (uuid5), 20 ms for 5,000 points
+                # given to aupsert in one list, which held the loop that long.
+                unique = dedupe_last_wins(raw, await self.amap(point_id_of, raw))
                 if not unique:
                     continue
                 reading = [p.id if isinstance(p.id, str) else str(p.id) for p, _ in unique]

@@ -25,6 +25,7 @@ __all__ = [
     "prepare_point",
     "prepare_points",
     "dedupe_last_wins",
+    "point_id_of",
     "batches",
     "in_trips",
     "EMBED_TRIP_TEXTS",
@@ -426,23 +427,28 @@ def prepare_point(
     return PreparedPoint(external_id, struct, point_size(payload_bytes, floats))
 
 
-def dedupe_last_wins(points: Sequence[PointInput]) -> list[tuple[PointInput, PointId]]:
-    """Map ids to point ids; of duplicate ids in one call the last occurrence wins.
+def point_id_of(point: PointInput) -> PointId:
+    """The Qdrant point id that stores ``point``: the one given, else made from its id."""
+    if point.point_id is not None:
+        return point.point_id
+    try:
+        return point_id_for(point.id)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"invalid id {point.id!r}: {error}") from error
+
+
+def dedupe_last_wins(
+    points: Sequence[PointInput], pids: Sequence[PointId] | None = None
+) -> list[tuple[PointInput, PointId]]:
+    """Pair points with their point ids (``pids``, else :func:`point_id_of` each); of duplicate
+    ids in one call the last occurrence wins.
 
     That is the result of upserting them one after another, and keeping only one makes the
     outcome independent of which concurrent batch lands first.
     """
-    last: dict[PointId, int] = {}
-    pids: list[PointId] = []
-    for index, point in enumerate(points):
-        pid = point.point_id
-        if pid is None:
-            try:
-                pid = point_id_for(point.id)
-            except (TypeError, ValueError) as error:
-                raise InvalidInputError(f"invalid id {point.id!r}: {error}") from error
-        last[pid] = index
-        pids.append(pid)
+    if pids is None:
+        pids = [point_id_of(point) for point in points]
+    last = {pid: index for index, pid in enumerate(pids)}
     if len(last) == len(points):
         return list(zip(points, pids, strict=True))
     return [(p, pids[i]) for i, p in enumerate(points) if last[pids[i]] == i]

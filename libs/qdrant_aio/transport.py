@@ -36,6 +36,7 @@ from ._logging import logger
 from .blas import side_by_side_blas
 from .bridge import LoopThread, QueueThread, hand_over_gil
 from .errors import ConfigurationError, EngineClosedError, StorageLockedError
+from .grpc_upsert import grpc_connection_for_upserts, points_for_grpc
 from .local_capacity import reserve_dense_rows
 from .rest_upsert import rest_connection_for_upserts, upsert_over_rest
 
@@ -427,15 +428,12 @@ def _remote_connection(client: object) -> Any:
     return _inner_client(client, _REMOTE_KINDS)
 
 
-def _rest_upserts(connection: object) -> bool:
-    """Whether ``connection``'s upserts may go through :mod:`qdrant_aio.rest_upsert`: it is
-    qdrant-client's REST connection, and its ``upsert`` is qdrant-client's own (a wrapper
-    patched on its class or on it, for tracing or tests, is called as it is)."""
-    return (
-        connection is not None
-        and _own_methods(connection, ("upsert",))
-        and rest_connection_for_upserts(connection) is not None
-    )
+def _own_upserts(connection: object) -> bool:
+    """Whether ``connection``'s upserts may be prepared here (:mod:`qdrant_aio.rest_upsert`,
+    :mod:`qdrant_aio.grpc_upsert`): it is qdrant-client's connection, and its ``upsert`` is
+    qdrant-client's own (a wrapper patched on its class or on it, for tracing or tests, is
+    called as it is)."""
+    return connection is not None and _own_methods(connection, ("upsert",))
 
 
 def _own_methods(client: object, names: tuple[str, ...]) -> bool:
@@ -476,7 +474,7 @@ _OWN_METHODS: dict[type, dict[str, Any]] = {
 
 
 # The arguments the engine's upserts give, which upsert_over_rest takes.
-_REST_UPSERT_ARGUMENTS = frozenset({"collection_name", "points", "wait"})
+_UPSERT_ARGUMENTS = frozenset({"collection_name", "points", "wait"})
 
 _LOCAL_KINDS = frozenset({"QdrantLocal", "AsyncQdrantLocal"})
 _REMOTE_KINDS = frozenset({"AsyncQdrantRemote"})
@@ -547,8 +545,12 @@ class RemoteTransport:
             # client's CPU per upserted point) and call the connection it wraps.
             connection = _remote_connection(client)
             client = connection or client
-            if _rest_upserts(connection) and set(kwargs) == _REST_UPSERT_ARGUMENTS:
-                return await upsert_over_rest(connection, **kwargs)
+            if _own_upserts(connection) and set(kwargs) == _UPSERT_ARGUMENTS:
+                if rest_connection_for_upserts(connection) is not None:
+                    return await upsert_over_rest(connection, **kwargs)
+                if grpc_connection_for_upserts(connection) is not None:
+                    # Converted here in slices; qdrant-client's upsert sends the messages.
+                    kwargs["points"] = await points_for_grpc(kwargs["points"])
         return await getattr(client, method)(**kwargs)
 
     async def aclose(self) -> None:
