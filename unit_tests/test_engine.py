@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from engine_support import RecordingClient, http_error, unit_vector
+from engine_support import RecordingClient, http_error, spy, unit_vector
 from qdrant_client import QdrantClient, models
 
 from qdrant_aio import (
@@ -737,3 +737,41 @@ async def test_a_metadata_key_named_external_id_is_not_taken_for_the_id(
     assert hit.id == pid and hit.payload == {"external_id": "SKU-1"}
     with pytest.raises(InvalidInputError, match="external_id"):
         await engine.aupsert("c", [PointInput("doc-2", {"external_id": "x"}, unit_vector("t"))])
+
+
+async def test_thousands_of_ids_to_fetch_or_delete_are_made_off_the_loop(
+    engine: QdrantEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import qdrant_aio.engine as engine_module
+
+    await engine.aupsert("c", points(600))
+    ids = [f"doc-{i}" for i in reversed(range(600))] + ["absent"]
+    threads: list[int] = []
+    monkeypatch.setattr(
+        engine_module, "_point_id",
+        spy(engine_module._point_id, threads, lambda _: threading.get_ident()),
+    )
+    hits = await engine.aretrieve("c", ids)
+    assert [h.id for h in hits] == ids[:-1]  # in the order asked; the absent id skipped
+    # A long list is made in slices elsewhere (embedded: the storage thread), not on the loop.
+    assert len(threads) == len(ids) and threading.get_ident() not in threads
+    threads.clear()
+    await engine.adelete("c", ids=ids[:300])
+    assert len(threads) == 300 and threading.get_ident() not in threads
+    assert await engine.acount("c") == 300
+    threads.clear()
+    assert [h.id for h in await engine.aretrieve("c", ["doc-1", "doc-599"])] == ["doc-1"]
+    assert threads == [threading.get_ident()] * 2  # a short list is made inline
+
+
+async def test_an_id_that_cannot_be_a_point_id_is_invalid_input_in_a_long_list(
+    engine: QdrantEngine,
+) -> None:
+    await engine.aupsert("c", points(3))
+    with pytest.raises(InvalidInputError, match="invalid id"):
+        await engine.aretrieve("c", ["doc-1"] * 300 + [-1])
+    with pytest.raises(InvalidInputError, match="invalid id"):
+        await engine.adelete("c", ids=["doc-1"] * 300 + [True])  # type: ignore[list-item]
+    assert await engine.acount("c") == 3

@@ -233,6 +233,21 @@ async def test_a_bad_embedding_anywhere_is_refused_before_anything_is_written(
     await engine.aclose()
 
 
+async def test_node_ids_that_cannot_be_ids_are_refused_with_a_typed_error() -> None:
+    engine = QdrantEngine()
+    store = QdrantVectorStore(new_name(), engine=engine)
+    await store.async_add([TextNode(id_="a", text="t", embedding=[1.0, 0.0])])
+    with pytest.raises(InvalidInputError, match="invalid id"):
+        await store.aget_nodes(node_ids=["a", 1.5])  # type: ignore[list-item]
+    with pytest.raises(InvalidInputError, match="invalid id"):
+        await store.adelete_nodes(node_ids=["a", None])  # type: ignore[list-item]
+    query = VectorStoreQuery(query_embedding=[1.0, 0.0], similarity_top_k=1, node_ids=[b"a"])
+    with pytest.raises(InvalidInputError, match="invalid id"):
+        await store.aquery(query)
+    assert ids_of(await store.aget_nodes()) == {"a"}
+    await engine.aclose()
+
+
 @pytest.mark.parametrize("kind", ["memory", "folder"])
 async def test_empty_embeddings_are_refused_with_a_typed_error(tmp_path: Path, kind: str) -> None:
     engine = QdrantEngine(path=str(tmp_path)) if kind == "folder" else QdrantEngine()

@@ -46,7 +46,6 @@ from .errors import (
     InvalidInputError,
 )
 from .filters import combine_filters, field_equals_any, ids_filter, literal_metadata_field
-from .ids import point_id_for
 from .ingest import (
     EMBED_TRIP_TEXTS,
     PointInput,
@@ -601,7 +600,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             return []
         legacy = await self._uses_legacy_layout()
         selector = combine_filters(
-            ids_filter([point_id_for(i) for i in ids]) if ids is not None else None,
+            ids_filter(await self.engine.apoint_ids(ids)) if ids is not None else None,
             await self._metadata_filter(filters, legacy),
         )
         hits = await self._scroll(selector, limit)
@@ -708,7 +707,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
         node_ids = _id_list(query.node_ids)
         return combine_filters(
             field_equals_any(self._ref_doc_path(legacy), doc_ids) if doc_ids else None,
-            ids_filter([point_id_for(i) for i in node_ids]) if node_ids else None,
+            ids_filter(await self.engine.apoint_ids(node_ids)) if node_ids else None,
             await self._metadata_filter(_present(query.filters), legacy),
         )
 
