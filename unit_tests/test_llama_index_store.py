@@ -625,3 +625,123 @@ def test_hybrid_search_on_a_collection_of_the_public_package() -> None:
     ))
     assert hybrid.ids == [by_i[4]]  # first in both branches
     engine_for(client).close()
+
+
+class AddServer:
+    """A Qdrant REST API for a first add to a missing collection, through httpx's
+    MockTransport; the layout probe's scroll is answered only once ``release`` is set."""
+
+    def __init__(self, legacy_points: bool = False) -> None:
+        self.events: list[str] = []
+        self.release = asyncio.Event()
+        self.legacy_points = legacy_points  # the collection exists, written by the other package
+        self.upserted: list[dict[str, Any]] = []
+
+    async def handle(self, request: Any) -> Any:
+        import httpx
+
+        path, method = request.url.path, request.method
+        ok = {"operation_id": 1, "status": "completed"}
+        if path.endswith("/points/scroll"):
+            self.events.append("probe sent")
+            await self.release.wait()
+            self.events.append("probe answered")
+            if not self.legacy_points:
+                return httpx.Response(404, json={"status": {"error": "Not found"}, "time": 0})
+            point = {"id": str(uuid.uuid4()), "payload": {"text": "t", "doc_id": "d",
+                                                           "_node_content": "{}"}}
+            return self._ok({"points": [point], "next_page_offset": None})
+        if method == "GET" and path == "/collections/c":
+            if not self.legacy_points:
+                return httpx.Response(404, json={"status": {"error": "Not found"}, "time": 0})
+            info = QdrantClient(":memory:")
+            info.create_collection("c", vectors_config=models.VectorParams(
+                size=2, distance=models.Distance.COSINE))
+            from pydantic_core import to_jsonable_python
+
+            return self._ok(to_jsonable_python(info.get_collection("c"), exclude_none=True))
+        if method == "PUT" and path == "/collections/c":
+            self.events.append("created")
+            return self._ok(True)
+        if method == "PUT" and path == "/collections/c/index":
+            return self._ok(ok)
+        if method == "PUT" and path == "/collections/c/points":
+            self.upserted += json.loads(request.content)["points"]
+            return self._ok(ok)
+        return httpx.Response(404, json={"status": {"error": f"not here: {path}"}, "time": 0})
+
+    @staticmethod
+    def _ok(result: Any) -> Any:
+        import httpx
+
+        return httpx.Response(200, json={"result": result, "status": "ok", "time": 0.0})
+
+
+def add_server_store(server: AddServer) -> tuple[QdrantVectorStore, AsyncQdrantClient]:
+    import httpx
+
+    client = AsyncQdrantClient(
+        url="http://qdrant.invalid:6333", transport=httpx.MockTransport(server.handle),
+        check_compatibility=False,
+    )
+    return QdrantVectorStore("c", aclient=client), client
+
+
+def released_on_first_check(
+    server: AddServer, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The probe's answer waits for the first node checked (through ``adapter.<name>``): an
+    add that checked only after the answer would wait forever."""
+    original = getattr(adapter, name)
+
+    def checking(*args: Any, **kwargs: Any) -> Any:
+        if not server.release.is_set():
+            server.events.append("node checked")
+            server.release.set()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(adapter, name, checking)
+
+
+async def test_a_first_add_checks_its_nodes_while_the_layout_probe_is_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = AddServer()
+    released_on_first_check(server, monkeypatch, "node_extras")
+    store, client = add_server_store(server)
+    nodes = [TextNode(id_=f"n{i}", text=f"t{i}", embedding=[1.0, float(i)]) for i in range(40)]
+    assert await asyncio.wait_for(store.async_add(nodes), 10) == [n.node_id for n in nodes]
+    order = server.events.index
+    assert order("node checked") < order("probe answered") < order("created")
+    assert sorted(p["payload"]["page_content"] for p in server.upserted) == sorted(
+        n.text for n in nodes
+    )
+    await store.aclose()
+    await client.close()
+
+
+async def test_nodes_checked_for_the_wrong_layout_are_checked_again_for_the_right_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The collection turns out to hold llama-index-vector-stores-qdrant's points: the check
+    # made for this package's layout meanwhile is dropped, and the nodes are checked and
+    # written in that layout (flat metadata, as it writes them).
+    server = AddServer(legacy_points=True)
+    released_on_first_check(server, monkeypatch, "node_extras")
+    store, client = add_server_store(server)
+    nodes = [
+        TextNode(id_=f"n{i}", text=f"t{i}", embedding=[1.0, float(i)], metadata={"k": i})
+        for i in range(5)
+    ]
+    await asyncio.wait_for(store.async_add(nodes), 10)
+    assert "created" not in server.events
+    assert sorted(p["payload"]["k"] for p in server.upserted) == list(range(5))
+    assert all("metadata" not in p["payload"] for p in server.upserted)
+    # A node bad in either layout is reported, checked in the layout that was found.
+    server.upserted.clear()
+    bad = TextNode(id_="bad", text="t", embedding=[1.0, float("nan")])
+    with pytest.raises(InvalidInputError, match="'bad'"):
+        await asyncio.wait_for(store.async_add([*nodes, bad]), 10)
+    assert server.upserted == []
+    await store.aclose()
+    await client.close()

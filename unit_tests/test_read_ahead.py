@@ -286,3 +286,30 @@ async def test_slices_of_maps_running_at_once_never_share_a_turn_of_the_loop() -
     # Every slice ran in a turn of its own: the loop's timers and I/O had a turn between any two.
     assert len({turn for _, turn in seen}) == 100
     assert {name for name, _ in seen[:5]} == set("abcde")  # they take turns, not one by one
+
+
+async def test_captured_keeps_an_error_for_later_but_not_a_cancellation() -> None:
+    from qdrant_aio.bridge import captured
+
+    async def fails() -> int:
+        raise InvalidInputError("bad node")
+
+    async def works() -> int:
+        return 7
+
+    assert (await captured(works())).result() == 7
+    outcome = await captured(fails())  # nothing raised yet
+    with pytest.raises(InvalidInputError, match="bad node"):
+        outcome.result()
+    started = asyncio.Event()
+
+    async def waits() -> int:
+        started.set()
+        await asyncio.sleep(10)
+        return 0
+
+    task = asyncio.ensure_future(captured(waits()))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -399,6 +399,29 @@ async def overlapped(ahead: Awaitable[T], work: Awaitable[R]) -> tuple[T, R]:
     return await task, result
 
 
+class Outcome(Generic[T]):
+    """A result, or the error raised instead of it, kept to be raised later by :meth:`result`."""
+
+    __slots__ = ("_error", "_value")
+
+    def __init__(self, value: T | None = None, error: Exception | None = None) -> None:
+        self._value = value
+        self._error = error
+
+    def result(self) -> T:
+        if self._error is not None:
+            raise self._error
+        return cast(T, self._value)
+
+
+async def captured(work: Awaitable[T]) -> Outcome[T]:
+    """``work``'s outcome, its error (not a cancellation) kept instead of raised."""
+    try:
+        return Outcome(await work)
+    except Exception as error:  # noqa: BLE001 - kept for the caller to raise or drop
+        return Outcome(error=error)
+
+
 async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]]) -> None:
     """Cancel ``tasks`` and wait until each has ended; their outcomes are dropped."""
     tasks = list(tasks)

@@ -30,6 +30,11 @@ class LayoutProbe:
         self._caseless: bool | None = None
         self._caseless_everywhere: bool | None = None
 
+    @property
+    def decided(self) -> bool | None:
+        """Whether the collection uses the legacy layout, if known already (else None)."""
+        return self._legacy
+
     async def alegacy(self, engine: QdrantEngine, collection_name: str) -> bool:
         """Whether the collection's points use llama-index-vector-stores-qdrant's layout."""
         if self._legacy is not None:
