@@ -473,7 +473,8 @@ _OWN_METHODS: dict[type, dict[str, Any]] = {
 }
 
 
-# The arguments the engine's upserts give, which upsert_over_rest takes.
+# The arguments the engine's upserts give: the ones upsert_over_rest takes, and the only ones
+# with which points are converted for gRPC here.
 _UPSERT_ARGUMENTS = frozenset({"collection_name", "points", "wait"})
 
 _LOCAL_KINDS = frozenset({"QdrantLocal", "AsyncQdrantLocal"})
