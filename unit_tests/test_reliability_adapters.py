@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -437,6 +438,13 @@ BAD_METADATA: dict[str, dict[str, Any]] = {
     "infinity": {"score": math.inf},
     "bytes": {"raw": b"\x00\x01"},
     "nested-set": {"deep": {"list": [1, {2, 3}]}},
+    # Qdrant would store it as a float (gRPC refuses it); -2**63 and 2**64 - 1 are kept.
+    "int-beyond-64-bits": {"n": 2**64, "ok": [-(2**63), 2**64 - 1]},
+    "negative-int-beyond-64-bits": {"deep": [{"n": -(2**63) - 1}]},
+    # UTF-8, which a server is sent, cannot carry it (a character beyond the BMP is fine).
+    "lone-surrogate": {"s": "a\ud800b", "ok": "\U0001f600"},
+    # A server parses 128 levels of a request at most; the payload sits a few levels down.
+    "nested-too-deep": {"deep": functools.reduce(lambda inner, _: [inner], range(100), [])},
 }
 
 
@@ -459,6 +467,24 @@ async def test_metadata_that_json_cannot_carry_is_rejected_before_anything_is_wr
         await h.add(items)
     assert client.count_calls("upsert") == 0
     assert await stored_count(h) == 0
+    await engine.aclose()
+
+
+@by_adapter
+async def test_a_text_with_a_lone_surrogate_is_rejected_before_anything_is_written(
+    kind: str,
+) -> None:
+    engine, client = faulty_engine(batch_size=3)
+    h = harness(kind, engine, batch_size=3)
+    items = docs(9)
+    items[7] = dataclasses.replace(items[7], text="broken \udc80 extraction")
+    items[2] = dataclasses.replace(items[2], text="emoji \U0001f600 are fine")
+    with pytest.raises(InvalidInputError, match="cannot be stored as JSON"):
+        await h.add(items)
+    assert client.count_calls("upsert") == 0
+    del items[7]
+    await h.add(items)
+    assert await stored_count(h) == 8
     await engine.aclose()
 
 

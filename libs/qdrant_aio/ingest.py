@@ -31,7 +31,7 @@ __all__ = [
     "EMBED_TRIP_TEXTS",
     "json_size",
     "text_json_size",
-    "check_string_keys",
+    "check_json_exact",
     "check_fits",
     "point_size",
     "dense_rows",
@@ -47,6 +47,7 @@ EMBED_TRIP_TEXTS = 256
 
 # One encoder for every size check: json.dumps with options builds a new one per call.
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)
+_STRICT_JSON_UNICODE = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
 
 
 def _c_encoder() -> Callable[[Any], str] | None:
@@ -289,10 +290,14 @@ def _check_sparse(vector: models.SparseVector, external_id: str) -> models.Spars
     return vector
 
 
-def check_string_keys(value: Any, what: str) -> None:
-    """:class:`InvalidInputError` for a mapping key (at any depth) that is not a string."""
-    # JSON would turn the key 1 into "1": the metadata read back would differ from what was
-    # given, so such keys are refused instead.
+def check_json_exact(value: Any, what: str, depth: int = 1) -> None:
+    """:class:`InvalidInputError` for what a payload (at any depth) would not keep exactly: a
+    mapping key that is not a string, an integer beyond 64 bits, nesting deeper than
+    :data:`MAX_NESTING` levels."""
+    # JSON would turn the key 1 into "1", and Qdrant parses an integer beyond 64 bits as a
+    # float (gRPC refuses it): the metadata read back would differ from what was given, so
+    # such values are refused instead. A server's JSON parser (serde_json) refuses a request
+    # nested deeper than 128 levels, the point and its payload included.
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, str):
@@ -304,25 +309,44 @@ def check_string_keys(value: Any, what: str) -> None:
         children = value
     else:
         return
+    if depth > MAX_NESTING:
+        raise InvalidInputError(
+            f"{what} cannot be stored as JSON: nested deeper than {MAX_NESTING} levels"
+        )
     for child in children:
         if isinstance(child, (dict, list, tuple)):
-            check_string_keys(child, what)
+            check_json_exact(child, what, depth + 1)
+        elif type(child) is int and not _MIN_INT64 <= child <= _MAX_UINT64:
+            raise InvalidInputError(
+                f"{what} cannot be stored as JSON exactly: the integer {child} is beyond 64 bits"
+            )
+
+
+# Levels of lists and mappings a payload value may nest: a request adds a few levels around
+# it, under the 128 of a server's JSON parser (real metadata is a few levels deep).
+MAX_NESTING = 100
+_MIN_INT64 = -(2**63)
+_MAX_UINT64 = 2**64 - 1
 
 
 def json_size(value: Any, what: str, *, check_keys: bool = True) -> int:
     """Length of ``value`` as JSON; :class:`InvalidInputError` if JSON cannot carry it exactly.
 
-    ``check_keys=False`` skips the walk for non-string keys, for values whose keys are known to
-    be strings (or were checked apart).
+    ``check_keys=False`` skips the walk of :func:`check_json_exact`, for values whose keys are
+    known to be strings and numbers known to fit (or were checked apart).
     """
     try:
         # ASCII escapes make the length an upper bound of the UTF-8 bytes sent.
-        size = len(_encode_json(value))
+        encoded = _encode_json(value)
+        if "\\ud" in encoded:
+            # Characters beyond the BMP are escaped as surrogate pairs, and a lone surrogate
+            # as itself: UTF-8 (what is sent) has no lone surrogates, so that one is refused.
+            _STRICT_JSON_UNICODE.encode(value).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as error:
         raise InvalidInputError(f"{what} cannot be stored as JSON: {error}") from error
     if check_keys:
-        check_string_keys(value, what)
-    return size
+        check_json_exact(value, what)
+    return len(encoded)
 
 
 def text_json_size(text: str) -> int:

@@ -50,7 +50,7 @@ from .ingest import (
     EMBED_TRIP_TEXTS,
     PointInput,
     check_fits,
-    check_string_keys,
+    check_json_exact,
     dense_rows,
     finite_float32,
     in_trips,
@@ -458,7 +458,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
                 if legacy:
                     kept = node_to_legacy_payload(node)
                     # Only the user's metadata can hold keys JSON would change.
-                    check_string_keys(node.metadata, what)
+                    check_json_exact(node.metadata, what)
                     size = json_size(kept, what, check_keys=False)
                 else:
                     kept = node_extras(node)  # from pydantic's JSON mode: JSON carries it as is

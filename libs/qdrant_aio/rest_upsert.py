@@ -12,6 +12,7 @@ same (checked at import on sample points, and by tests).
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -43,15 +44,29 @@ ENCODE_POINTS = 16
 _POINT_LIST = TypeAdapter(list[models.PointStruct])
 
 
+def _nan_as_null() -> dict[str, Any]:
+    """pydantic's option to write NaN and infinity as null, if this pydantic-core has it."""
+    try:
+        to_json([math.nan], inf_nan_mode="null")
+    except TypeError:
+        return {}
+    return {"inf_nan_mode": "null"}
+
+
+# NaN and infinity go out as null, as qdrant-client's models and orjson write them. (The engine
+# refuses them in payloads; only a caller who vouched for a payload's size can send one.)
+_PYDANTIC_OPTIONS = _nan_as_null()
+
+
 def _plain_json_pydantic(values: Any) -> bytes:
-    return to_json(values)
+    return to_json(values, **_PYDANTIC_OPTIONS)
 
 
 def _plain_json_orjson(values: Any) -> bytes:
     try:
         return bytes(orjson.dumps(values))
     except TypeError:  # orjson's JSONEncodeError: an int beyond 64 bits, a numpy number, ...
-        return to_json(values)
+        return _plain_json_pydantic(values)
 
 
 def _orjson_writes_as_pydantic() -> bool:
@@ -70,7 +85,9 @@ def _orjson_writes_as_pydantic() -> bool:
         },
     }
     try:
-        return bool(orjson.dumps([sample, {"id": 7}]) == to_json([sample, {"id": 7}]))
+        return bool(
+            orjson.dumps([sample, {"id": 7}]) == _plain_json_pydantic([sample, {"id": 7}])
+        )
     except Exception:  # noqa: BLE001 - any difference means: pydantic's encoder only
         return False
 
