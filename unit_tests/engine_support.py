@@ -10,7 +10,7 @@ import hashlib
 import math
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from qdrant_client import QdrantClient
@@ -102,6 +102,20 @@ class LoopTurns:
 
 
 R = TypeVar("R")
+
+
+async def loop_turns_of_calls(
+    monkeypatch: Any, module: Any, name: str, work: Callable[[], Awaitable[R]]
+) -> tuple[list[int], R]:
+    """``work()``'s result, and the turn of the event loop at each call of ``module.name``
+    meanwhile (more than one distinct turn: the loop ran other tasks between the calls)."""
+    seen: list[int] = []
+    async with LoopTurns() as turns:
+        monkeypatch.setattr(
+            module, name, spy(getattr(module, name), seen, lambda *_, **__: turns.count)
+        )
+        result = await work()
+    return seen, result
 
 
 def spy(function: Callable[..., R], seen: list[Any], note: Callable[..., Any]) -> Callable[..., R]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc as grpcio
 import pytest
-from engine_support import LoopTurns, spy
+from engine_support import loop_turns_of_calls, spy
 from qdrant_client import AsyncQdrantClient, grpc, models
 from qdrant_client.conversions.conversion import RestToGrpc
 from qdrant_client.grpc import points_pb2, points_service_pb2_grpc
@@ -89,13 +89,10 @@ async def test_an_engine_ingest_over_grpc_sends_every_point_once() -> None:
 async def test_the_loop_runs_between_slices_of_a_large_conversion(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[int] = []
     points = sample_points(3000, dim=384)[:3000]
-    async with LoopTurns() as turns:
-        monkeypatch.setattr(
-            grpc_upsert, "_to_message", spy(grpc_upsert._to_message, seen, lambda _: turns.count)
-        )
-        messages = await grpc_upsert.points_for_grpc(points)
+    seen, messages = await loop_turns_of_calls(
+        monkeypatch, grpc_upsert, "_to_message", lambda: grpc_upsert.points_for_grpc(points)
+    )
     assert len(seen) == len(points)
     # The loop ran other tasks while the points were being converted, not only before and after.
     assert len(set(seen)) > 1

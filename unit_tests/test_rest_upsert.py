@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from engine_support import LoopTurns, spy, unit_vector
+from engine_support import loop_turns_of_calls, spy, unit_vector
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.api.points_api import jsonable_encoder
 
@@ -127,13 +127,9 @@ async def test_the_point_ids_of_a_large_list_are_made_in_slices_of_the_loop(
     engine = QdrantEngine.from_client(client)
     engine._schemas["c"] = _known_schema()
     inputs = [PointInput(f"doc-{i}", {"i": i}, unit_vector(f"doc-{i}")) for i in range(3000)]
-    seen: list[int] = []
-    async with LoopTurns() as turns:
-        monkeypatch.setattr(
-            engine_module, "point_id_of",
-            spy(engine_module.point_id_of, seen, lambda _: turns.count),
-        )
-        await engine.aupsert("c", inputs)
+    seen, _ = await loop_turns_of_calls(
+        monkeypatch, engine_module, "point_id_of", lambda: engine.aupsert("c", inputs)
+    )
     assert len(seen) == 3000
     # The loop ran other tasks between the ids (a made id costs microseconds: ~12 ms for all).
     assert len(set(seen)) > 1
@@ -153,14 +149,10 @@ def _known_schema() -> Any:
 async def test_the_loop_runs_between_slices_of_a_large_body(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[int] = []
     points = sample_points(3000, dim=384)[:3000]
-    async with LoopTurns() as turns:
-        monkeypatch.setattr(
-            rest_upsert, "_encode_chunk",
-            spy(rest_upsert._encode_chunk, seen, lambda _: turns.count),
-        )
-        body = await encode_points_body(points)
+    seen, body = await loop_turns_of_calls(
+        monkeypatch, rest_upsert, "_encode_chunk", lambda: encode_points_body(points)
+    )
     assert len(seen) == -(-3000 // rest_upsert.ENCODE_POINTS)
     # The loop ran other tasks while the body was being encoded, not only before and after.
     assert len(set(seen)) > 1
