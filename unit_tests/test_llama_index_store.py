@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import inspect
 import json
 import pickle
@@ -737,7 +738,7 @@ async def test_nodes_checked_for_the_wrong_layout_are_checked_again_for_the_righ
     assert "created" not in server.events
     assert sorted(p["payload"]["k"] for p in server.upserted) == list(range(5))
     assert all("metadata" not in p["payload"] for p in server.upserted)
-    # A node bad in either layout is reported, checked in the layout that was found.
+    # Once the layout is known, a bad node is still refused before anything is written.
     server.upserted.clear()
     bad = TextNode(id_="bad", text="t", embedding=[1.0, float("nan")])
     with pytest.raises(InvalidInputError, match="'bad'"):
@@ -745,3 +746,29 @@ async def test_nodes_checked_for_the_wrong_layout_are_checked_again_for_the_righ
     assert server.upserted == []
     await store.aclose()
     await client.close()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"source_metadata": {"n": 2**70}},
+        {"source_metadata": {"deep": functools.reduce(lambda inner, _: [inner], range(120), [])}},
+        {"node_id": "broken \udc80 id"},
+    ],
+    ids=["big integer in a relationship", "deep nesting in a relationship", "lone surrogate id"],
+)
+async def test_a_node_that_qdrant_could_not_keep_is_refused_before_anything_is_written(
+    bad: dict[str, Any],
+) -> None:
+    engine = QdrantEngine()
+    store = QdrantVectorStore(new_name(), engine=engine, batch_size=2)
+    nodes = [TextNode(id_=f"n{i}", text=f"t{i}", embedding=[1.0, float(i)]) for i in range(9)]
+    source = RelatedNodeInfo(node_id="doc", metadata=bad.get("source_metadata", {}))
+    nodes[7] = TextNode(
+        id_=bad.get("node_id", "n7"), text="t7", embedding=[1.0, 7.0],
+        relationships={NodeRelationship.SOURCE: source},
+    )
+    with pytest.raises(InvalidInputError, match="node"):
+        await store.async_add(nodes)
+    assert await store.aget_nodes() == []
+    await engine.aclose()

@@ -118,3 +118,39 @@ def test_the_reused_json_encoder_refuses_cycles_at_once_and_recovers_from_errors
     import json
 
     assert all(set(results[i]) == {json.dumps(values[i])} for i in range(8))
+
+
+def _nested(levels: int) -> Any:
+    """A value of exactly ``levels`` levels of containers (a dict holding nested lists)."""
+    inner: Any = []
+    for _ in range(levels - 2):
+        inner = [inner]
+    return {"deep": inner}
+
+
+def test_payload_values_are_refused_exactly_where_qdrant_would_not_keep_them() -> None:
+    import enum
+
+    from qdrant_aio import InvalidInputError
+    from qdrant_aio.ingest import MAX_NESTING, json_size, text_json_size
+
+    class Big(enum.IntEnum):
+        HUGE = 2**70
+
+    fine = [
+        {"n": [-(2**63), 2**63 - 1, True, 1e308]},
+        {"emoji": "\U0001f600", "path": "C:\\udata", "text": "line\nnext\\ud800 as text"},
+        _nested(MAX_NESTING),
+    ]
+    for value in fine:
+        assert json_size(value, "m") > 0
+    refused = [
+        {"n": 2**63}, {"n": -(2**63) - 1}, {"deep": [[{"n": 2**64 - 1}]]}, {"n": Big.HUGE},
+        {"s": "lone \ud800 surrogate"}, {"\udc80key": 1}, _nested(MAX_NESTING + 1),
+    ]
+    for value in refused:
+        with pytest.raises(InvalidInputError, match="cannot be stored as JSON"):
+            json_size(value, "m")
+    assert text_json_size("tab\tand newline\n") == len('"tab\\tand newline\\n"')
+    with pytest.raises(InvalidInputError, match="cannot be stored as JSON"):
+        text_json_size("broken \udc80 extraction")

@@ -438,8 +438,8 @@ BAD_METADATA: dict[str, dict[str, Any]] = {
     "infinity": {"score": math.inf},
     "bytes": {"raw": b"\x00\x01"},
     "nested-set": {"deep": {"list": [1, {2, 3}]}},
-    # Qdrant would store it as a float (gRPC refuses it); -2**63 and 2**64 - 1 are kept.
-    "int-beyond-64-bits": {"n": 2**64, "ok": [-(2**63), 2**64 - 1]},
+    # Qdrant's payload integers are 64-bit signed (gRPC refuses more); -2**63 and 2**63 - 1 fit.
+    "int-beyond-64-bits": {"n": 2**63, "ok": [-(2**63), 2**63 - 1]},
     "negative-int-beyond-64-bits": {"deep": [{"n": -(2**63) - 1}]},
     # UTF-8, which a server is sent, cannot carry it (a character beyond the BMP is fine).
     "lone-surrogate": {"s": "a\ud800b", "ok": "\U0001f600"},

@@ -292,12 +292,13 @@ def _check_sparse(vector: models.SparseVector, external_id: str) -> models.Spars
 
 def check_json_exact(value: Any, what: str, depth: int = 1) -> None:
     """:class:`InvalidInputError` for what a payload (at any depth) would not keep exactly: a
-    mapping key that is not a string, an integer beyond 64 bits, nesting deeper than
-    :data:`MAX_NESTING` levels."""
-    # JSON would turn the key 1 into "1", and Qdrant parses an integer beyond 64 bits as a
-    # float (gRPC refuses it): the metadata read back would differ from what was given, so
-    # such values are refused instead. A server's JSON parser (serde_json) refuses a request
-    # nested deeper than 128 levels, the point and its payload included.
+    mapping key that is not a string, an integer outside the 64-bit signed range, nesting
+    deeper than :data:`MAX_NESTING` levels."""
+    # JSON would turn the key 1 into "1", and Qdrant's payload integers are 64-bit signed (gRPC
+    # refuses a larger one; JSON may carry it as a float): the metadata read back would differ
+    # from what was given, or fail part-way on a server, so such values are refused in every
+    # mode. A server's JSON parser (serde_json) refuses a request nested deeper than 128
+    # levels, the point and its payload included.
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, str):
@@ -316,9 +317,10 @@ def check_json_exact(value: Any, what: str, depth: int = 1) -> None:
     for child in children:
         if isinstance(child, (dict, list, tuple)):
             check_json_exact(child, what, depth + 1)
-        elif type(child) is int and not _MIN_INT64 <= child <= _MAX_UINT64:
+        elif isinstance(child, int) and not _MIN_INT64 <= child <= _MAX_INT64:
             raise InvalidInputError(
-                f"{what} cannot be stored as JSON exactly: the integer {child} is beyond 64 bits"
+                f"{what} cannot be stored as JSON exactly: the integer {child} is outside "
+                "the 64-bit signed range of Qdrant's payload integers"
             )
 
 
@@ -326,7 +328,7 @@ def check_json_exact(value: Any, what: str, depth: int = 1) -> None:
 # it, under the 128 of a server's JSON parser (real metadata is a few levels deep).
 MAX_NESTING = 100
 _MIN_INT64 = -(2**63)
-_MAX_UINT64 = 2**64 - 1
+_MAX_INT64 = 2**63 - 1
 
 
 def json_size(value: Any, what: str, *, check_keys: bool = True) -> int:
@@ -351,8 +353,10 @@ def json_size(value: Any, what: str, *, check_keys: bool = True) -> int:
 
 def text_json_size(text: str) -> int:
     """JSON bytes of a string (with ASCII escapes), without encoding it in the common case."""
-    if text.isascii() and text.isprintable():
-        return len(text) + 2 + text.count('"') + text.count("\\")
+    if text.isascii():
+        if text.isprintable():
+            return len(text) + 2 + text.count('"') + text.count("\\")
+        return len(_encode_json(text))  # newlines, tabs: escaped; no surrogate to look for
     return json_size(text, "text", check_keys=False)
 
 
