@@ -46,7 +46,6 @@ from .errors import (
     InvalidInputError,
 )
 from .filters import combine_filters, field_equals_any, ids_filter, literal_metadata_field
-from .ids import PointId, point_id_for
 from .ingest import (
     EMBED_TRIP_TEXTS,
     PointInput,
@@ -132,7 +131,6 @@ class _CheckedNodes:
     20,000 fewer objects for the garbage collector to walk in a 20,000-node add."""
 
     ids: list[str] = dataclasses.field(default_factory=list)
-    point_ids: list[PointId] = dataclasses.field(default_factory=list)
     vectors: list[Any] = dataclasses.field(default_factory=list)
     sizes: list[int] = dataclasses.field(default_factory=list)
     kept: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # extras or legacy
@@ -472,12 +470,15 @@ class QdrantVectorStore(BasePydanticVectorStore):
                         node_size=_extras_size(kept, what),
                     )
                 check_fits(point_size(size, len(vector)), options.max_request_bytes, what)
-                try:  # the id's point id, made here so that a bad id is found up front too
-                    point_id = point_id_for(node.node_id)
-                except (TypeError, ValueError) as error:
-                    raise InvalidInputError(f"{what} has an invalid id: {error}") from error
-                checked.ids.append(node.node_id)
-                checked.point_ids.append(point_id)
+                node_id = node.node_id
+                if not node_id.isascii():
+                    # Any string is an id (the engine maps it to a point id later, batch by
+                    # batch), unless UTF-8 cannot carry it: a lone surrogate.
+                    try:
+                        node_id.encode("utf-8")
+                    except UnicodeEncodeError as error:
+                        raise InvalidInputError(f"{what} has an invalid id: {error}") from error
+                checked.ids.append(node_id)
                 checked.sizes.append(size)
                 return kept
 
@@ -512,7 +513,6 @@ class QdrantVectorStore(BasePydanticVectorStore):
             del outcome  # the check made for the wrong layout (float32 rows too) is let go
             checked = await check_all(legacy)
         ids, vectors, sizes, kept = checked.ids, checked.vectors, checked.sizes, checked.kept
-        point_ids = checked.point_ids
         last = {node_id: index for index, node_id in enumerate(ids)}
         order = sorted(last.values())  # duplicates in one call: the last one wins
         encoder = self._encoder
@@ -536,7 +536,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
                     kept[i] = _HANDED_OVER  # the engine holds the payload from here on
                     return PointInput(
                         ids[i], payload, vectors[i], sparse[k],  # noqa: B023
-                        point_id=point_ids[i], payload_size=sizes[i], dense_finite=not float32,
+                        payload_size=sizes[i], dense_finite=not float32,
                     )
 
                 for positions in batches_of_trip:
