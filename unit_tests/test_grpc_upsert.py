@@ -1,4 +1,8 @@
-"""Server upserts over gRPC: qdrant-client's own messages, converted in slices of the loop."""
+"""Server upserts over gRPC: qdrant-client's own messages, converted in slices of the loop.
+
+The connection's Points stub is replaced by a recorder: no channel is opened, nothing leaves the
+process.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import grpc as grpcio
 import pytest
 from engine_support import loop_turns_of_calls, spy
 from qdrant_client import AsyncQdrantClient, grpc, models
 from qdrant_client.conversions.conversion import RestToGrpc
-from qdrant_client.grpc import points_pb2, points_service_pb2_grpc
+from qdrant_client.grpc import points_pb2
 from test_rest_upsert import sample_points
 
 import qdrant_aio.grpc_upsert as grpc_upsert
@@ -20,13 +23,14 @@ from qdrant_aio import PointInput, QdrantEngine
 from qdrant_aio.transport import RemoteTransport
 
 
-class RecordingPoints(points_service_pb2_grpc.PointsServicer):  # type: ignore[misc]
-    """A Qdrant Points service that answers upserts and records each request."""
+class RecordingPoints:
+    """Stands in for a connection's gRPC Points stub: answers upserts, records each request
+    (the message qdrant-client's ``upsert`` built; no channel, no network)."""
 
     def __init__(self) -> None:
         self.requests: list[points_pb2.UpsertPoints] = []
 
-    async def Upsert(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's name
+    async def Upsert(self, request: Any, **_: Any) -> Any:  # noqa: N802 - gRPC's name
         self.requests.append(request)
         result = points_pb2.UpdateResult(
             operation_id=len(self.requests), status=points_pb2.UpdateStatus.Completed
@@ -35,21 +39,25 @@ class RecordingPoints(points_service_pb2_grpc.PointsServicer):  # type: ignore[m
 
 
 @asynccontextmanager
-async def grpc_server() -> AsyncIterator[tuple[RecordingPoints, AsyncQdrantClient]]:
-    """A recording Points service on a loopback port, and a gRPC client of it."""
-    server = grpcio.aio.server()
-    service = RecordingPoints()
-    points_service_pb2_grpc.add_PointsServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    client = AsyncQdrantClient(
-        host="127.0.0.1", grpc_port=port, prefer_grpc=True, check_compatibility=False
+async def recording_grpc_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[RecordingPoints, AsyncQdrantClient]]:
+    """A gRPC client whose Points stub (``AsyncQdrantRemote.grpc_points``, where its upsert
+    sends the request) is a :class:`RecordingPoints`."""
+    from qdrant_client.async_qdrant_remote import AsyncQdrantRemote
+
+    monkeypatch.setattr(
+        AsyncQdrantRemote, "grpc_points", property(lambda self: self.__dict__["_recorder"])
     )
+    client = AsyncQdrantClient(
+        url="http://qdrant.invalid:6333", prefer_grpc=True, check_compatibility=False
+    )
+    service = RecordingPoints()
+    client._client.__dict__["_recorder"] = service
     try:
         yield service, client
     finally:
         await client.close()
-        await server.stop(None)
 
 
 async def test_the_request_is_the_one_qdrant_clients_own_upsert_sends(
@@ -60,7 +68,8 @@ async def test_the_request_is_the_one_qdrant_clients_own_upsert_sends(
     monkeypatch.setattr(
         grpc_upsert, "_to_message", spy(grpc_upsert._to_message, converted, lambda _: 1)
     )
-    async with grpc_server() as (theirs, theirs_client), grpc_server() as (ours, ours_client):
+    async with recording_grpc_client(monkeypatch) as (theirs, theirs_client), \
+            recording_grpc_client(monkeypatch) as (ours, ours_client):
         await theirs_client._client.upsert(collection_name="c", points=points, wait=True)
         result = await RemoteTransport({}, user_client=ours_client).call(
             "upsert", collection_name="c", points=points, wait=True
@@ -72,10 +81,12 @@ async def test_the_request_is_the_one_qdrant_clients_own_upsert_sends(
     assert len(sent.points) == len(points)
 
 
-async def test_an_engine_ingest_over_grpc_sends_every_point_once() -> None:
+async def test_an_engine_ingest_over_grpc_sends_every_point_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from test_rest_upsert import _known_schema
 
-    async with grpc_server() as (service, client):
+    async with recording_grpc_client(monkeypatch) as (service, client):
         engine = QdrantEngine.from_client(client)
         engine._schemas["c"] = _known_schema()  # known already: no collection calls
         inputs = [PointInput(f"doc-{i}", {"i": i}, [0.5] * 8) for i in range(700)]
@@ -118,7 +129,7 @@ async def test_a_patched_upsert_gets_the_points_as_given(monkeypatch: pytest.Mon
 
     points = sample_points(5)[:5]
     monkeypatch.setattr(AsyncQdrantRemote, "upsert", traced)
-    async with grpc_server() as (service, client):
+    async with recording_grpc_client(monkeypatch) as (service, client):
         await RemoteTransport({}, user_client=client).call(
             "upsert", collection_name="c", points=points, wait=True
         )
