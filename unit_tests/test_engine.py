@@ -750,8 +750,8 @@ async def test_thousands_of_ids_to_fetch_or_delete_are_made_off_the_loop(
     ids = [f"doc-{i}" for i in reversed(range(600))] + ["absent"]
     threads: list[int] = []
     monkeypatch.setattr(
-        engine_module, "_point_id",
-        spy(engine_module._point_id, threads, lambda _: threading.get_ident()),
+        engine_module, "checked_point_id",
+        spy(engine_module.checked_point_id, threads, lambda _: threading.get_ident()),
     )
     hits = await engine.aretrieve("c", ids)
     assert [h.id for h in hits] == ids[:-1]  # in the order asked; the absent id skipped

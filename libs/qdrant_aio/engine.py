@@ -44,11 +44,12 @@ from .errors import (
     UnsupportedClientError,
 )
 from .filters import combine_filters, ids_filter
-from .ids import PointId, point_id_for
+from .ids import PointId
 from .ingest import (
     PointInput,
     PreparedPoint,
     RequestPacker,
+    checked_point_id,
     dedupe_last_wins,
     point_id_of,
     prepare_points,
@@ -933,8 +934,8 @@ class QdrantEngine:
         id that cannot be one). A made id costs ~4 us (uuid5): a long list is mapped in slices
         (:meth:`amap`), so thousands of ids to delete or fetch do not hold the loop."""
         if len(ids) <= _IDS_INLINE:
-            return _point_ids(ids)
-        return await self.amap(_point_id, ids)
+            return [checked_point_id(i) for i in ids]
+        return await self.amap(checked_point_id, ids)
 
     async def aretrieve(
         self, collection_name: str, ids: Sequence[str | int], *, with_vectors: bool = False
@@ -1146,17 +1147,6 @@ def _last_occurrences(ids: list[str]) -> list[str]:
     """``ids`` without repeats, each at its last position (the value that was written last)."""
     last = {i: position for position, i in enumerate(ids)}
     return [i for position, i in enumerate(ids) if last[i] == position]
-
-
-def _point_ids(ids: Sequence[str | int]) -> list[PointId]:
-    return [_point_id(i) for i in ids]
-
-
-def _point_id(external_id: str | int) -> PointId:
-    try:
-        return point_id_for(external_id)
-    except (TypeError, ValueError) as error:
-        raise InvalidInputError(f"invalid id {external_id!r}: {error}") from error
 
 
 # Ids made inline, without a slice of their own: at most ~1 ms of work.

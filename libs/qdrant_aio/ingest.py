@@ -26,6 +26,7 @@ __all__ = [
     "prepare_points",
     "dedupe_last_wins",
     "point_id_of",
+    "checked_point_id",
     "batches",
     "in_trips",
     "EMBED_TRIP_TEXTS",
@@ -455,14 +456,17 @@ def prepare_point(
     return PreparedPoint(external_id, struct, point_size(payload_bytes, floats))
 
 
+def checked_point_id(external_id: str | int) -> PointId:
+    """The Qdrant point id that stores ``external_id``; :class:`InvalidInputError` if none can."""
+    try:
+        return point_id_for(external_id)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"invalid id {external_id!r}: {error}") from error
+
+
 def point_id_of(point: PointInput) -> PointId:
     """The Qdrant point id that stores ``point``: the one given, else made from its id."""
-    if point.point_id is not None:
-        return point.point_id
-    try:
-        return point_id_for(point.id)
-    except (TypeError, ValueError) as error:
-        raise InvalidInputError(f"invalid id {point.id!r}: {error}") from error
+    return point.point_id if point.point_id is not None else checked_point_id(point.id)
 
 
 def dedupe_last_wins(

@@ -911,9 +911,7 @@ def _extras_size(extras: dict[str, Any], what: str) -> int | None:
         return _class_only_size(name)
     # Keys are strings (pydantic's JSON mode), but relationships carry metadata (a source
     # document's, copied): its integers and nesting are checked as the node's own are.
-    size = json_size(extras, what, check_keys=False)
-    check_json_exact(extras, what)
-    return size
+    return json_size(extras, what)
 
 
 def _sparse_depth(query: VectorStoreQuery) -> int:
