@@ -15,27 +15,35 @@ from langchain_core.embeddings import Embeddings
 class TableEmbeddings(Embeddings):
     """Vectors looked up in a table (crafted geometry); async methods are native.
 
-    The sync methods raise: the store must only ever use ``aembed_documents``/``aembed_query``.
-    Every async call yields to the loop once, as a real network client would.
+    Calls are recorded with the form used (``forms``: "sync" or "async"): a store's sync methods
+    must use the sync ones, its async methods the async ones. Every async call yields to the
+    loop once, as a real network client would.
     """
 
     def __init__(self, table: Mapping[str, Sequence[float]]) -> None:
         self.table = {k: list(v) for k, v in table.items()}
         self.document_calls: list[list[str]] = []
         self.query_calls: list[str] = []
+        self.forms: list[str] = []
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise AssertionError("the store called the sync embed_documents")
+        self.forms.append("sync")
+        self.document_calls.append(list(texts))
+        return [self.table[t] for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
-        raise AssertionError("the store called the sync embed_query")
+        self.forms.append("sync")
+        self.query_calls.append(text)
+        return self.table[text]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.forms.append("async")
         self.document_calls.append(list(texts))
         await asyncio.sleep(0)
         return [self.table[t] for t in texts]
 
     async def aembed_query(self, text: str) -> list[float]:
+        self.forms.append("async")
         self.query_calls.append(text)
         await asyncio.sleep(0)
         return self.table[text]
@@ -70,15 +78,17 @@ class SyncSparseEmbeddings:
 
 @dataclass
 class AsyncSparseEmbeddings:
-    """A sparse encoder with native async methods; its sync methods must not be used."""
+    """A sparse encoder with native async methods (and sync ones); records which ran."""
 
     calls: list[str] = field(default_factory=list)
 
     def embed_documents(self, texts: list[str]) -> list[FakeSparseVector]:
-        raise AssertionError("the store called the sync embed_documents of a sparse encoder")
+        self.calls.append("sync documents")
+        return [_bag(t) for t in texts]
 
     def embed_query(self, text: str) -> FakeSparseVector:
-        raise AssertionError("the store called the sync embed_query of a sparse encoder")
+        self.calls.append("sync query")
+        return _bag(text)
 
     async def aembed_documents(self, texts: list[str]) -> list[FakeSparseVector]:
         self.calls.append("documents")

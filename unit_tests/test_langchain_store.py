@@ -15,9 +15,9 @@ from typing import Any
 import langchain_core.vectorstores.base as lc_base
 import numpy as np
 import pytest
-from engine_support import RecordingClient
+from engine_support import RecordingClient, unit_vector
 from langchain_core.documents import Document
-from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from langchain_fakes import AsyncSparseEmbeddings, SyncSparseEmbeddings, TableEmbeddings
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
@@ -716,12 +716,84 @@ def test_a_sync_only_sparse_encoder_runs_off_the_event_loop(engine: QdrantEngine
     assert all(t.name != "qdrant-aio-bridge" for t in encoder.threads)
 
 
-def test_a_sparse_encoders_async_methods_are_used(engine: QdrantEngine) -> None:
+def test_a_sparse_encoders_async_methods_serve_async_calls_and_sync_ones_sync_calls(
+    engine: QdrantEngine,
+) -> None:
     encoder = AsyncSparseEmbeddings()
     store = store_on(engine, retrieval_mode="sparse", embedding=None, sparse_embedding=encoder)
-    store.add_texts(["red apple", "green pear"], ids=["r", "g"])
-    assert [d.id for d in store.similarity_search("pear", k=1)] == ["g"]
-    assert encoder.calls == ["documents", "query"]
+
+    async def main() -> list[str | None]:
+        await store.aadd_texts(["red apple", "green pear"], ids=["r", "g"])
+        return [d.id for d in await store.asimilarity_search("pear", k=1)]
+
+    assert asyncio.run(main()) == ["g"]
+    store.add_texts(["blue plum"], ids=["b"])
+    assert [d.id for d in store.similarity_search("plum", k=1)] == ["b"]
+    assert encoder.calls == ["documents", "query", "sync documents", "sync query"]
+
+
+class LoopBoundEmbeddings(Embeddings):
+    """A model whose async client belongs to the first loop it ran on (as an HTTP connection
+    pool does), with a sync client too; its async form may be unimplemented altogether."""
+
+    def __init__(self, async_form: bool = True) -> None:
+        self.async_form = async_form
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.forms: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.forms.append("sync")
+        return [unit_vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        self.forms.append("sync")
+        return unit_vector(text)
+
+    def _bind(self) -> None:
+        if not self.async_form:
+            raise NotImplementedError("no async client")
+        loop = asyncio.get_running_loop()
+        if self.loop is None:
+            self.loop = loop
+        elif loop is not self.loop:
+            raise RuntimeError("the async client is bound to a different event loop")
+        self.forms.append("async")
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        self._bind()
+        return [unit_vector(t) for t in texts]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        self._bind()
+        return unit_vector(text)
+
+
+def test_sync_methods_embed_with_the_models_sync_form(engine: QdrantEngine) -> None:
+    # Set up synchronously, then serve from one event loop, with a sync call in it too: the
+    # sync calls must leave the model's async client alone (it belongs to the serving loop).
+    model = LoopBoundEmbeddings()
+    store = QdrantVectorStore.from_texts(
+        ["red apple", "green pear"], model, ids=["r", "g"], client=engine,
+        collection_name=f"c-{uuid.uuid4().hex}",
+    )
+    assert [d.id for d in store.similarity_search("red apple", k=1)] == ["r"]
+    assert model.forms == ["sync", "sync"] and model.loop is None
+
+    async def serve() -> list[str | None]:
+        await store.aadd_texts(["blue plum"], ids=["b"])
+        found = await store.asimilarity_search("blue plum", k=1)
+        store.add_texts(["ripe fig"], ids=["f"])  # a sync call inside the running loop
+        found += await store.amax_marginal_relevance_search("ripe fig", k=1, fetch_k=4)
+        return [d.id for d in found]
+
+    assert asyncio.run(serve()) == ["b", "f"]
+    assert model.forms == ["sync", "sync", "async", "async", "sync", "async"]
+    # A model with no async form at all serves every sync method.
+    sync_only = LoopBoundEmbeddings(async_form=False)
+    store = store_on(engine, embedding=sync_only)
+    store.add_documents([Document(page_content="red apple", id="r")])
+    assert [d.id for d in store.max_marginal_relevance_search("red apple", k=1)] == ["r"]
+    assert [d.id for d in store.as_retriever(search_kwargs={"k": 1}).invoke("red apple")] == ["r"]
 
 
 def test_a_non_encoder_is_rejected_as_sparse_embedding(engine: QdrantEngine) -> None:

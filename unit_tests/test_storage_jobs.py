@@ -29,9 +29,16 @@ class WhereEmbeddings(Embeddings):
 
     def __init__(self) -> None:
         self.calls: list[tuple[threading.Thread, asyncio.AbstractEventLoop, str]] = []
+        self.sync_calls: list[tuple[threading.Thread, bool, str]] = []
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise AssertionError("the async add must use the async method")
+        try:
+            asyncio.get_running_loop()
+            on_a_loop = True
+        except RuntimeError:
+            on_a_loop = False
+        self.sync_calls.append((threading.current_thread(), on_a_loop, REQUEST_ID.get()))
+        return [unit_vector(t) for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
         return unit_vector(text)
@@ -182,9 +189,13 @@ async def test_a_langchain_add_embeds_on_the_callers_loop_with_its_context() -> 
     assert all(c == (thread, loop, "add-7") for c in embeddings.calls)
     found = await store.asimilarity_search_by_vector(unit_vector("text 3"), k=1)
     assert [d.id for d in found] == ["t3"]
-    # A sync add runs the same job; its embeddings run on the bridge loop that called it.
+    # A sync add runs the same job, with the sync method of the model, in a worker thread
+    # (no event loop there), with the caller's context; the async one is not called.
     store.add_texts(["one more"], ids=["t10"])
-    assert embeddings.calls[-1][0].name == "qdrant-aio-bridge"
+    assert len(embeddings.calls) == 3 and len(embeddings.sync_calls) == 1
+    worker, on_a_loop, request_id = embeddings.sync_calls[0]
+    assert worker is not thread and worker.name != "qdrant-aio-bridge"
+    assert not on_a_loop and request_id == "add-7"
     await store.aclose()
 
 

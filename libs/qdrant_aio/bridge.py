@@ -38,6 +38,7 @@ __all__ = [
     "bridge_loop",
     "cancel_and_wait",
     "on_caller_loop",
+    "sync_or_async",
     "overlapped",
     "run_sync",
     "map_cooperatively",
@@ -65,6 +66,13 @@ _own_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 # handed it over, where user code called from the job runs (see on_caller_loop).
 _CALLER_LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "qdrant_aio_caller_loop", default=None
+)
+
+
+# True inside the coroutine of a sync method (run_sync), and in what it awaits: user code with
+# a sync and an async form then runs in its sync form (see sync_or_async).
+_SYNC_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "qdrant_aio_sync_caller", default=False
 )
 
 
@@ -483,9 +491,25 @@ def run_sync(awaitable: Awaitable[T]) -> T:
         )
 
     async def _await() -> T:
+        _SYNC_CALLER.set(True)  # this task's context only (and the tasks it starts)
         return await awaitable
 
     return bridge_loop().run(_await())
+
+
+async def sync_or_async(
+    sync_function: Callable[..., T], async_function: Callable[..., Awaitable[T]], *args: Any
+) -> T:
+    """Call user code that has both forms (an embedding model): under a sync method of
+    qdrant-aio, its sync form, in a worker thread; else its async form.
+
+    A sync caller expects the sync form, as langchain-qdrant calls it, and the async form would
+    run on qdrant-aio's private bridge loop: an async client made on (or first used on) another
+    loop, such as an HTTP connection pool, fails there, or fails on its own loop afterwards.
+    """
+    if _SYNC_CALLER.get():
+        return await asyncio.to_thread(sync_function, *args)
+    return await async_function(*args)
 
 
 

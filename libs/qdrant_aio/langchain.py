@@ -19,7 +19,7 @@ from langchain_core.vectorstores import VectorStore
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from typing_extensions import Self
 
-from .bridge import on_caller_loop, overlapped, run_sync
+from .bridge import on_caller_loop, overlapped, run_sync, sync_or_async
 from .config import CollectionLayout, CollectionSpec, parse_distance
 from .engine import QdrantEngine, engine_for
 from .errors import CollectionNotFoundError, ConfigurationError, InvalidInputError
@@ -258,7 +258,10 @@ class QdrantVectorStore(VectorStore):
         async def dense() -> list[list[float]] | None:
             if self.retrieval_mode == RetrievalMode.SPARSE:
                 return None
-            return await self._require_embeddings().aembed_documents(texts)
+            embeddings = self._require_embeddings()
+            return await sync_or_async(
+                embeddings.embed_documents, embeddings.aembed_documents, texts
+            )
 
         async def sparse() -> list[models.SparseVector] | None:
             return None if self._sparse is None else await self._sparse.documents(texts)
@@ -270,6 +273,10 @@ class QdrantVectorStore(VectorStore):
                     f"the {kind} embeddings returned {len(vectors)} vectors for {len(texts)} texts"
                 )
         return dense_vectors, sparse_vectors
+
+    async def _aembed_query(self, query: str) -> list[float]:
+        embeddings = self._require_embeddings()
+        return await sync_or_async(embeddings.embed_query, embeddings.aembed_query, query)
 
     async def _aembed_group(
         self, texts: list[str], batch_size: int
@@ -477,7 +484,7 @@ class QdrantVectorStore(VectorStore):
         async def dense() -> list[float] | None:
             if self.retrieval_mode == RetrievalMode.SPARSE:
                 return None
-            return await self._require_embeddings().aembed_query(query)
+            return await self._aembed_query(query)
 
         async def sparse() -> models.SparseVector | None:
             return None if self._sparse is None else await self._sparse.query(query)
@@ -700,7 +707,7 @@ class QdrantVectorStore(VectorStore):
         one (MMR re-ranks one vector space; it is not fused).
         """
         if self.retrieval_mode != RetrievalMode.SPARSE:
-            embedding = await self._require_embeddings().aembed_query(query)
+            embedding = await self._aembed_query(query)
             return await self.amax_marginal_relevance_search_by_vector(
                 embedding, k, fetch_k, lambda_mult, filter, score_threshold=score_threshold,
                 **kwargs,

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from qdrant_client import models
 
-from .bridge import map_cooperatively
+from .bridge import map_cooperatively, sync_or_async
 from .errors import ConfigurationError, InvalidInputError
 from .ids import PointId, new_id, point_id_for
 from .ingest import check_fits, json_size, point_size, text_json_size
@@ -182,22 +182,23 @@ class SparseEmbedder:
     async def documents(self, texts: list[str]) -> list[models.SparseVector]:
         if self.kind == "encoder":
             return await aencode_documents(self.encoder, texts)
-        native = getattr(self.encoder, "aembed_documents", None)
-        if callable(native):
-            raw = await native(texts)
-        else:
-            raw = await asyncio.to_thread(self.encoder.embed_documents, texts)
+        raw = await _call_embeddings(self.encoder, "embed_documents", texts)
         return [to_sparse_vector(v) for v in raw]
 
     async def query(self, text: str) -> models.SparseVector:
         if self.kind == "encoder":
             return await aencode_query(self.encoder, text)
-        native = getattr(self.encoder, "aembed_query", None)
-        if callable(native):
-            raw = await native(text)
-        else:
-            raw = await asyncio.to_thread(self.encoder.embed_query, text)
-        return to_sparse_vector(raw)
+        return to_sparse_vector(await _call_embeddings(self.encoder, "embed_query", text))
+
+
+async def _call_embeddings(encoder: Any, method: str, argument: Any) -> Any:
+    """``encoder.<method>(argument)`` (sync, in a worker thread), or its ``a<method>`` when it
+    has one and the caller is async (see :func:`~qdrant_aio.bridge.sync_or_async`)."""
+    sync_function = getattr(encoder, method)
+    native = getattr(encoder, "a" + method, None)
+    if not callable(native):
+        return await asyncio.to_thread(sync_function, argument)
+    return await sync_or_async(sync_function, native, argument)
 
 
 def fusion_options(
