@@ -796,6 +796,23 @@ def test_sync_methods_embed_with_the_models_sync_form(engine: QdrantEngine) -> N
     assert [d.id for d in store.as_retriever(search_kwargs={"k": 1}).invoke("red apple")] == ["r"]
 
 
+def test_a_model_of_another_size_than_the_collection_is_a_collection_mismatch(
+    engine: QdrantEngine,
+) -> None:
+    name = f"c-{uuid.uuid4().hex}"
+    QdrantVectorStore.from_texts(
+        ["a"], DeterministicFakeEmbedding(size=16), client=engine, collection_name=name
+    )
+    store = QdrantVectorStore.from_existing_collection(
+        name, DeterministicFakeEmbedding(size=8), client=engine
+    )
+    with pytest.raises(CollectionMismatchError, match="expected 16, got 8"):
+        store.add_texts(["b"])
+    with pytest.raises(CollectionMismatchError, match="expected 16, got 8"):
+        store.similarity_search("b")
+    assert engine.count(name) == 1
+
+
 def test_a_non_encoder_is_rejected_as_sparse_embedding(engine: QdrantEngine) -> None:
     with pytest.raises(ConfigurationError, match="sparse_embedding"):
         store_on(engine, retrieval_mode="hybrid", sparse_embedding=object())

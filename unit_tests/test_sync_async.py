@@ -196,3 +196,30 @@ def test_the_core_package_imports_no_framework() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_errors_pickle_with_their_message_and_fields() -> None:
+    # Errors cross process boundaries (multiprocessing, task queues) whole.
+    import pickle
+
+    errors: list[Exception] = [
+        qdrant_aio.DimensionMismatchError(8, 16, where="id 'a'"),
+        qdrant_aio.CollectionMismatchError("docs", "distance", "Cosine", "Dot"),
+        qdrant_aio.CollectionNotFoundError("docs"),
+        qdrant_aio.IngestError("upsert failed", ["a", "b"]),
+        qdrant_aio.InvalidInputError("bad"),
+    ]
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert vars(copy) == vars(error)
+
+
+def test_a_dimension_mismatch_is_also_a_collection_mismatch() -> None:
+    # A model that does not fit an existing collection is found at the first add or query:
+    # code catching either documented error catches it.
+    error = qdrant_aio.DimensionMismatchError(16, 8)
+    assert isinstance(error, qdrant_aio.InvalidInputError)
+    assert isinstance(error, qdrant_aio.CollectionMismatchError)
+    assert isinstance(error, ValueError)
+    assert (error.what, error.expected, error.actual) == ("dense vector size", 16, 8)

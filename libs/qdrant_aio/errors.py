@@ -7,7 +7,9 @@ the plain built-ins keeps working. Errors that wrap a qdrant-client failure are 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "QdrantAioError",
@@ -36,6 +38,8 @@ class ConfigurationError(QdrantAioError, ValueError):
 class CollectionMismatchError(ConfigurationError):
     """An existing collection does not match the settings of the store using it."""
 
+    collection: str | None  # None: not named where it was found (a DimensionMismatchError)
+
     def __init__(self, collection: str, what: str, expected: object, actual: object) -> None:
         self.collection = collection
         self.what = what
@@ -46,21 +50,35 @@ class CollectionMismatchError(ConfigurationError):
             f"found {actual!r}"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles (for multiprocessing, task queues)
+        return type(self), (self.collection, self.what, self.expected, self.actual)
+
 
 class InvalidInputError(QdrantAioError, ValueError):
     """Input rejected before anything was written (lengths, values, sizes, ids)."""
 
 
-class DimensionMismatchError(InvalidInputError):
-    """A vector's length differs from the collection's (or the batch's) dimension."""
+class DimensionMismatchError(InvalidInputError, CollectionMismatchError):
+    """A vector's length differs from the collection's (or the batch's) dimension.
+
+    Bad input, and also a :class:`CollectionMismatchError`: the usual cause is a store whose
+    embedding model does not fit an existing collection's size (found at the first add or
+    query, since no model is called before), so either ``except`` clause catches it.
+    """
 
     def __init__(self, expected: int, actual: int, *, where: str = "") -> None:
+        self.collection = None
+        self.what = "dense vector size"
         self.expected = expected
         self.actual = actual
         suffix = f" ({where})" if where else ""
-        super().__init__(
-            f"vector dimension mismatch: expected {expected}, got {actual}{suffix}"
+        self._where = where
+        Exception.__init__(
+            self, f"vector dimension mismatch: expected {expected}, got {actual}{suffix}"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return functools.partial(type(self), where=self._where), (self.expected, self.actual)
 
 
 class InvalidFilterError(InvalidInputError):
@@ -77,6 +95,9 @@ class CollectionNotFoundError(QdrantAioError, LookupError):
     def __init__(self, collection: str) -> None:
         self.collection = collection
         super().__init__(f"collection {collection!r} does not exist")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.collection,)
 
 
 class UnsupportedClientError(QdrantAioError, TypeError):
@@ -108,6 +129,10 @@ class IngestError(QdrantAioError):
         shown = ", ".join(self.ids_not_written[:10])
         more = len(self.ids_not_written) - 10
         tail = f" and {more} more" if more > 0 else ""
+        self._message = message
         super().__init__(
             f"{message}; {len(self.ids_not_written)} id(s) not written: {shown}{tail}"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self._message, self.ids_not_written)
