@@ -813,6 +813,24 @@ def test_a_model_of_another_size_than_the_collection_is_a_collection_mismatch(
     assert engine.count(name) == 1
 
 
+@pytest.mark.parametrize(
+    ("vectors", "message"),
+    [
+        ([[0.1, 0.2], [math.nan, 0.2]], "NaN"),
+        ([[], []], "empty"),
+        ([[0.1, 0.2], [0.1, 0.2, 0.3]], "expected 2, got 3"),
+    ],
+)
+def test_a_bad_first_embedding_creates_no_collection(
+    engine: QdrantEngine, vectors: list[list[float]], message: str
+) -> None:
+    table = {t: v for t, v in zip(["a", "b"], vectors, strict=True)}
+    store = store_on(engine, embedding=TableEmbeddings(table))
+    with pytest.raises(InvalidInputError, match=message):
+        store.add_texts(["a", "b"])
+    assert not engine.collection_exists(store.collection_name)
+
+
 def test_a_non_encoder_is_rejected_as_sparse_embedding(engine: QdrantEngine) -> None:
     with pytest.raises(ConfigurationError, match="sparse_embedding"):
         store_on(engine, retrieval_mode="hybrid", sparse_embedding=object())

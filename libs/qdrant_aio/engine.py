@@ -49,6 +49,7 @@ from .ingest import (
     PointInput,
     PreparedPoint,
     RequestPacker,
+    check_vectors,
     checked_point_id,
     dedupe_last_wins,
     point_id_of,
@@ -749,6 +750,12 @@ class QdrantEngine:
                 if layout is None:
                     first = unique[0][0]
                     size = len(first.dense) if first.dense is not None else None
+                    if self._schemas.get(collection_name) is None:
+                        # Nothing is written for a bad first batch, not even its collection.
+                        await self.amap(
+                            functools.partial(check_vectors, dense_size=size),
+                            [point for point, _ in unique],
+                        )
                     layout = await self.aensure_collection(
                         collection_name, spec, dense_size=size, check_size=False
                     )

@@ -27,6 +27,7 @@ __all__ = [
     "dedupe_last_wins",
     "point_id_of",
     "checked_point_id",
+    "check_vectors",
     "batches",
     "in_trips",
     "EMBED_TRIP_TEXTS",
@@ -454,6 +455,19 @@ def prepare_point(
     body = payload if isinstance(payload, dict) else dict(payload)
     struct = _point_struct(pid, vector, body)
     return PreparedPoint(external_id, struct, point_size(payload_bytes, floats))
+
+
+def check_vectors(point: PointInput, dense_size: int | None) -> None:
+    """Check ``point``'s vectors alone (length ``dense_size``, values, sparse shape).
+
+    For a first batch before its collection is created: an embedding that is empty, NaN or of
+    mixed sizes is refused before anything, even an empty collection, is written.
+    """
+    external_id = point.id if isinstance(point.id, str) else str(point.id)
+    if point.dense is not None:
+        _check_dense(point.dense, dense_size, external_id, point.dense_finite)
+    if point.sparse is not None:
+        _check_sparse(point.sparse, external_id)
 
 
 def checked_point_id(external_id: str | int) -> PointId:
