@@ -831,6 +831,22 @@ def test_a_bad_first_embedding_creates_no_collection(
     assert not engine.collection_exists(store.collection_name)
 
 
+@pytest.mark.parametrize("distance", ["cosine", "dot", "euclid"])
+def test_langchains_relevance_hook_gives_the_relevance_searches_map(
+    engine: QdrantEngine, distance: str
+) -> None:
+    store = store_on(engine, distance=distance)
+    store.add_texts(["red apple", "green pear", "blue plum"], ids=["r", "g", "b"])
+    raw = store.similarity_search_with_score("red apple", k=3)
+    relevant = store.similarity_search_with_relevance_scores("red apple", k=3)
+    # The same store opened without a distance reads the collection's.
+    reopened = QdrantVectorStore(client=engine, collection_name=store.collection_name,
+                                 embedding=EMB)
+    for hook in (store._select_relevance_score_fn(), reopened._select_relevance_score_fn()):
+        assert [(d.id, hook(s)) for d, s in raw] == [(d.id, s) for d, s in relevant]
+        assert all(0.0 <= hook(s) <= 1.0 for _, s in raw)
+
+
 def test_a_non_encoder_is_rejected_as_sparse_embedding(engine: QdrantEngine) -> None:
     with pytest.raises(ConfigurationError, match="sparse_embedding"):
         store_on(engine, retrieval_mode="hybrid", sparse_embedding=object())

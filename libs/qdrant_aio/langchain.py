@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.documents import Document
@@ -640,6 +640,21 @@ class QdrantVectorStore(VectorStore):
     ) -> list[tuple[Document, float]]:
         """Sync twin of :meth:`_asimilarity_search_with_relevance_scores`."""
         return run_sync(self._asimilarity_search_with_relevance_scores(query, k, **kwargs))
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        """langchain-core's hook: the map from this store's raw scores to relevances in [0, 1]
+        (the one the relevance searches apply; the store's fusion for hybrid stores). With no
+        distance given, the collection's is read (Cosine's map if it does not exist yet)."""
+        mode = self.retrieval_mode
+        kind: Literal["dense", "sparse", "hybrid"] = (
+            "hybrid" if mode == RetrievalMode.HYBRID
+            else "sparse" if mode == RetrievalMode.SPARSE else "dense"
+        )
+        distance = self.distance
+        if kind == "dense" and distance is None:
+            layout = run_sync(self._alayout())
+            distance = layout.distance if layout is not None else None
+        return relevance_function(kind, distance=distance, fusion=self.fusion, rrf_k=self.rrf_k)
 
     async def asimilarity_search_with_relevance_scores(
         self, query: str, k: int = 4, **kwargs: Any
