@@ -339,18 +339,26 @@ def test_unknown_keyword_and_client_type_raise() -> None:
 # ---------------------------------------------------------------------- secrets and serialisation
 
 
-def test_api_key_never_appears_in_any_serialised_form() -> None:
+@pytest.mark.parametrize(
+    "connection",
+    [
+        {"url": "http://127.0.0.1:9", "api_key": "SECRET-API-KEY-1f2e3d"},
+        {"url": "http://reader:SECRET-API-KEY-1f2e3d@127.0.0.1:9"},
+        {"url": "http://127.0.0.1:9/?api-key=SECRET-API-KEY-1f2e3d"},
+        {"location": "http://reader:SECRET-API-KEY-1f2e3d@127.0.0.1:9"},
+    ],
+)
+def test_api_key_never_appears_in_any_serialised_form(connection: dict[str, str]) -> None:
     secret = "SECRET-API-KEY-1f2e3d"
-    store = QdrantVectorStore(
-        new_name(), url="http://127.0.0.1:9", api_key=secret, client_kwargs={"timeout": 1}
-    )
+    store = QdrantVectorStore(new_name(), **connection, client_kwargs={"timeout": 1})
     forms = [
         repr(store), str(store), json.dumps(store.to_dict()), store.to_json(),
         json.dumps(store.model_dump()), store.model_dump_json(), repr(store.engine),
         repr(store.collection_spec),
     ]
     assert all(secret not in form for form in forms)
-    assert "url" in store.to_dict() and store.to_dict()["url"] == "http://127.0.0.1:9"
+    field = "location" if "location" in connection else "url"
+    assert store.to_dict()[field].startswith("http://") and "127.0.0.1:9" in store.to_dict()[field]
     with pytest.raises(TypeError, match="pickled") as raised:
         pickle.dumps(store)
     assert secret not in str(raised.value)

@@ -238,10 +238,15 @@ async def test_api_key_never_appears_in_repr_logs_or_errors(
     assert all(SECRET not in t for t in texts)
 
 
-def test_credentials_in_a_url_stay_out_of_the_repr() -> None:
-    engine = QdrantEngine(
-        url=f"https://reader:{SECRET}@qdrant.example:6333", timeout=1,
-        client_options={"check_compatibility": False},
-    )
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://reader:{SECRET}@qdrant.example:6333",
+        f"https://qdrant.example:6333/?api-key={SECRET}",
+        f"https://qdrant.example:6333#{SECRET}",
+    ],
+)
+def test_credentials_in_a_url_stay_out_of_the_repr(url: str) -> None:
+    engine = QdrantEngine(url=url, timeout=1, client_options={"check_compatibility": False})
     assert SECRET not in repr(engine) and "qdrant.example:6333" in repr(engine)
     engine.close()

@@ -76,7 +76,7 @@ from .sparse import (
     aencode_documents,
     aencode_query,
 )
-from .transport import is_embedded_client
+from .transport import is_embedded_client, url_without_credentials
 
 __all__ = ["QdrantVectorStore", "SparseEncoderCallable"]
 
@@ -311,8 +311,10 @@ class QdrantVectorStore(BasePydanticVectorStore):
         )
         fields: dict[str, Any] = dict(
             collection_name=collection_name,
-            url=url,
-            location=location,
+            # Fields are serialised (to_dict, to_json): a key inside a URL is left out there,
+            # as api_key is; only the engine holds it.
+            url=url_without_credentials(url) if url is not None else None,
+            location=url_without_credentials(location) if location is not None else None,
             path=path,
             batch_size=batch_size,
             parallel=parallel,

@@ -63,11 +63,16 @@ class Transport(Protocol):
 
 def url_without_credentials(text: str) -> str:
     """``text`` with the user and password of a URL in it left out (https://user:key@host:
-    the key may be an API key); anything else as it is."""
+    the key may be an API key), and its query and fragment (``?api-key=...``); anything that
+    is not such a URL as it is."""
     parts = urlsplit(text)
-    if not (parts.scheme and parts.netloc and (parts.username or parts.password)):
+    if not (parts.scheme and parts.netloc):
         return text
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    if not (parts.username or parts.password or parts.query or parts.fragment):
+        return text
+    return urlunsplit(
+        parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query="", fragment="")
+    )
 
 
 def is_embedded_client(client: QdrantClient | AsyncQdrantClient) -> bool:
