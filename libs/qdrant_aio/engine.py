@@ -1259,7 +1259,9 @@ class _Schema:
                 # rank, but rare terms no longer weigh more. Worth a warning, not a refusal:
                 # collections written by other packages are often like this.
                 logger.warning(
-                    "collection %s: sparse vector %s has no IDF modifier; BM25 scores will "
-                    "not weigh rare terms", name, sparse_name,
+                    "collection %s: sparse vector %s has no IDF modifier, which this store "
+                    "expects (sparse_idf=True): term-frequency scores such as BM25's will not "
+                    "weigh rare terms (pass sparse_idf=False for an encoder with weights of its "
+                    "own)", name, sparse_name,
                 )
         return CollectionLayout(name, dense_name, size, distance, sparse_name)
