@@ -8,6 +8,7 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
 import pickle
 import re
 import textwrap
@@ -481,7 +482,10 @@ def word_sparse(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
     return indices, values
 
 
-def test_user_sparse_functions_are_used_for_documents_and_queries() -> None:
+def test_user_sparse_functions_are_used_for_documents_and_queries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="qdrant_aio")
     client = QdrantClient(":memory:")
     calls: list[list[str]] = []
 
@@ -500,6 +504,8 @@ def test_user_sparse_functions_are_used_for_documents_and_queries() -> None:
     result = store.query(ask("yeast", mode=VectorStoreQueryMode.SPARSE))
     assert result.ids == ["food-1"]
     assert calls[-1] == ["yeast"]  # the doc function also encodes queries when alone
+    # A store of user weights created its sparse vector without IDF, and expects none.
+    assert not [r for r in caplog.records if "IDF" in r.getMessage()]
     engine_for(client).close()
 
 

@@ -693,6 +693,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             vector_name=self.dense_vector_name,
             sparse_vector_name=self.sparse_vector_name,
             distance=self._spec.distance,
+            sparse_idf=self._spec.sparse_idf,  # whether the store expects Qdrant's IDF
         )
         try:
             hits = await self.engine.aquery(self.collection_name, request, spec)
