@@ -566,6 +566,20 @@ async def test_queries_sparse_hybrid_mmr_threshold_filter_batch(engine: QdrantEn
     assert [b[0].id for b in batch] == [f"t{i}" for i in range(5)]
 
 
+async def test_a_batch_sends_its_one_read_consistency_and_refuses_two() -> None:
+    engine, client = recording_engine()
+    await engine.aupsert("c", points(5))
+    majority = models.ReadConsistencyType.MAJORITY
+    searches = [SearchRequest(dense=unit_vector("q"), consistency=majority) for _ in range(2)]
+    assert len(await engine.aquery_batch("c", searches)) == 2
+    (batch,) = [kw for name, kw in client.calls if name == "query_batch_points"]
+    assert batch["consistency"] == majority
+    mixed = [searches[0], SearchRequest(dense=unit_vector("q"), consistency=2)]
+    with pytest.raises(InvalidInputError, match="one read consistency"):
+        await engine.aquery_batch("c", mixed)
+    await engine.aclose()
+
+
 async def test_scroll_pagination_count_and_delete(engine: QdrantEngine) -> None:
     await engine.aupsert("c", points(25))
     page, offset = await engine.ascroll("c", limit=10)

@@ -34,6 +34,10 @@ PAIRS = {
     ("_similarity_search_with_relevance_scores", "_asimilarity_search_with_relevance_scores"),
     ("max_marginal_relevance_search", "amax_marginal_relevance_search"),
     ("max_marginal_relevance_search_by_vector", "amax_marginal_relevance_search_by_vector"),
+    (
+        "max_marginal_relevance_search_with_score_by_vector",
+        "amax_marginal_relevance_search_with_score_by_vector",
+    ),
     ("search", "asearch"),
     ("from_texts", "afrom_texts"),
     ("from_documents", "afrom_documents"),
@@ -174,6 +178,7 @@ async def test_every_method_pair_gives_the_same_results(mode: RetrievalMode) -> 
         ("_similarity_search_with_relevance_scores", ("cats",), {"k": 5}),
         ("max_marginal_relevance_search", ("cat",), {"k": 3, "fetch_k": 6, "lambda_mult": 0.2}),
         ("max_marginal_relevance_search_by_vector", (vector,), {"k": 3, "lambda_mult": 0.7}),
+        ("max_marginal_relevance_search_with_score_by_vector", (vector,), {"k": 3}),
         ("search", ("cat", "similarity"), {"k": 2}),
         ("search", ("cat", "mmr"), {"k": 2, "filter": flt}),
         ("search", ("cat", "similarity_score_threshold"), {"k": 2, "score_threshold": 0.1}),

@@ -184,8 +184,8 @@ def test_bad_options_raise(engine: QdrantEngine, options: dict[str, Any]) -> Non
 
 def test_unknown_keyword_arguments_raise(engine: QdrantEngine) -> None:
     store = store_on(engine)
-    with pytest.raises(TypeError, match="search_params"):
-        store.similarity_search("x", search_params=models.SearchParams(hnsw_ef=8))
+    with pytest.raises(TypeError, match="search_parameters"):
+        store.similarity_search("x", search_parameters=models.SearchParams(hnsw_ef=8))
     with pytest.raises(TypeError, match="colour"):
         store.add_texts(["x"], colour="red")
     with pytest.raises(TypeError, match="nope"):
@@ -1017,6 +1017,115 @@ async def test_afrom_existing_collection_opens_and_never_creates() -> None:
     assert client.count_calls("create_collection") == 0
     assert client.count_calls("create_payload_index") == 0
     await engine.aclose()
+
+
+def recording_store(**options: Any) -> tuple[QdrantVectorStore, RecordingClient]:
+    client = RecordingClient(QdrantClient(":memory:"))
+    engine = QdrantEngine(_transport=EmbeddedTransport(client=client))  # type: ignore[arg-type]
+    options.setdefault("embedding", EMB)
+    return QdrantVectorStore(client=engine, collection_name="c", **options), client
+
+
+def test_langchain_qdrant_vector_params_set_the_new_collection() -> None:
+    store, client = recording_store(
+        retrieval_mode=RetrievalMode.HYBRID,
+        vector_params={
+            "on_disk": True, "hnsw_config": models.HnswConfigDiff(m=8), "distance": "Dot",
+        },
+        sparse_vector_params={
+            "modifier": models.Modifier.IDF, "index": {"full_scan_threshold": 100},
+        },
+    )
+    store.add_texts(["a fox", "a dog"])
+    (create,) = [kw for name, kw in client.calls if name == "create_collection"]
+    dense = create["vectors_config"]["dense"]
+    assert (dense.on_disk, dense.hnsw_config.m, dense.distance) == (True, 8, models.Distance.DOT)
+    sparse = create["sparse_vectors_config"]["sparse"]
+    assert sparse.modifier == models.Modifier.IDF
+    assert sparse.index.full_scan_threshold == 100
+    store.engine.close()
+
+
+def test_sparse_vector_params_without_a_modifier_mean_no_idf_as_in_langchain_qdrant() -> None:
+    store, client = recording_store(
+        retrieval_mode=RetrievalMode.SPARSE, embedding=None, sparse_vector_params={}, on_disk=True,
+    )
+    store.add_texts(["a fox"])
+    (create,) = [kw for name, kw in client.calls if name == "create_collection"]
+    sparse = create["sparse_vectors_config"]["sparse"]
+    assert sparse.modifier is None and sparse.index.on_disk is True
+    store.engine.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"vector_params": {"size": 8}}, "size comes from the embeddings"),
+        ({"vector_params": {"on_disk": "sometimes"}}, "vector_params"),
+        ({"vector_params": {"colour": 1}}, "colour"),
+        ({"vector_params": {"datatype": models.Datatype.UINT8}}, "datatypes"),
+        ({"sparse_vector_params": {"modifier": "none", "indexx": {}}}, "indexx"),
+        (
+            {"sparse_vector_params": {"modifier": models.Modifier.IDF}, "sparse_idf": False},
+            "sparse_idf contradicts",
+        ),
+    ],
+)
+def test_bad_vector_params_raise_before_any_request(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        recording_store(retrieval_mode=RetrievalMode.HYBRID, **options)
+
+
+def test_search_params_and_consistency_reach_every_search_request() -> None:
+    store, client = recording_store(retrieval_mode=RetrievalMode.HYBRID)
+    store.add_texts(["a fox", "a dog", "a cat"], ids=["f", "d", "c"])
+    params = models.SearchParams(hnsw_ef=64, exact=True)
+    read = {"search_params": params, "consistency": models.ReadConsistencyType.MAJORITY}
+    client.calls.clear()
+    assert store.similarity_search("fox", k=1, **read)[0].id == "f"
+    store.similarity_search_with_relevance_scores("fox", k=1, **read)
+    store.similarity_search_by_vector(EMB.embed_query("a fox"), k=1, **read)
+    store.max_marginal_relevance_search("fox", k=1, fetch_k=3, **read)
+    queries = [kw for name, kw in client.calls if name == "query_points"]
+    assert len(queries) == 4
+    for query in queries:
+        assert query["search_params"] == params
+        assert query["consistency"] == models.ReadConsistencyType.MAJORITY
+    hybrid = queries[0]["prefetch"]
+    assert [branch.params for branch in hybrid] == [params, params]
+    with pytest.raises(InvalidInputError, match="search_params"):
+        store.similarity_search("fox", search_params={"hnsw_ef": "many"})
+    with pytest.raises(InvalidInputError, match="consistency"):
+        store.similarity_search("fox", consistency=0)
+    store.engine.close()
+
+
+def test_mmr_with_score_by_vector_gives_each_picks_score_against_the_query() -> None:
+    store = QdrantVectorStore.from_texts(
+        ["a fox", "a fox!", "a dog"], EMB, ids=["f", "f2", "d"], distance="dot"
+    )
+    query = EMB.embed_query("a fox")
+    picks = store.max_marginal_relevance_search_with_score_by_vector(
+        query, k=2, fetch_k=3, lambda_mult=0.5
+    )
+    plain = dict((d.id, s) for d, s in store.similarity_search_with_score_by_vector(query, k=3))
+    assert [d.id for d, _ in picks] == [
+        d.id for d in store.max_marginal_relevance_search_by_vector(query, 2, 3, 0.5)
+    ]
+    for doc, score in picks:
+        assert score == pytest.approx(plain[doc.id], rel=1e-5)
+    assert asyncio.run(store.amax_marginal_relevance_search_with_score_by_vector(
+        query, k=2, fetch_k=3, lambda_mult=0.5
+    )) == picks
+
+
+def test_sparse_embeddings_property() -> None:
+    encoder = Bm25Encoder(language="english")
+    hybrid = QdrantVectorStore(embedding=EMB, retrieval_mode="hybrid", sparse_embedding=encoder)
+    assert hybrid.sparse_embeddings is encoder
+    assert isinstance(QdrantVectorStore(retrieval_mode="sparse").sparse_embeddings, Bm25Encoder)
+    with pytest.raises(ValueError, match="no sparse embeddings"):
+        QdrantVectorStore(embedding=EMB).sparse_embeddings  # noqa: B018
 
 
 def test_from_documents_uses_explicit_ids_over_document_ids() -> None:

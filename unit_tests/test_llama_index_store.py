@@ -154,6 +154,36 @@ def test_constructor_does_no_io() -> None:
     engine.close()
 
 
+def test_dense_and_sparse_config_set_the_new_collection() -> None:
+    engine, client = recording_engine()
+    store = QdrantVectorStore(
+        "c", engine=engine, enable_hybrid=True,
+        dense_config=models.VectorParams(
+            size=8, distance=models.Distance.DOT, on_disk=True,
+            hnsw_config=models.HnswConfigDiff(m=8),
+        ),
+        sparse_config=models.SparseVectorParams(
+            index=models.SparseIndexParams(full_scan_threshold=100),
+            modifier=models.Modifier.IDF,
+        ),
+    )
+    store.add(corpus_nodes())
+    (create,) = [kw for name, kw in client.calls if name == "create_collection"]
+    dense = create["vectors_config"]["dense"]
+    assert (dense.on_disk, dense.hnsw_config.m, dense.distance) == (True, 8, models.Distance.DOT)
+    sparse = create["sparse_vectors_config"]["sparse"]
+    assert sparse.modifier == models.Modifier.IDF
+    assert (sparse.index.full_scan_threshold, sparse.index.on_disk) == (100, True)
+    with pytest.raises(ConfigurationError, match="datatypes"):
+        QdrantVectorStore("d", engine=engine, dense_config=models.VectorParams(
+            size=8, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16,
+        ))
+    with pytest.raises(ConfigurationError, match="sparse_idf contradicts"):
+        QdrantVectorStore("d", engine=engine, enable_hybrid=True, sparse_idf=False,
+                          sparse_config=models.SparseVectorParams(modifier=models.Modifier.IDF))
+    engine.close()
+
+
 def test_one_client_of_either_kind_serves_sync_and_async() -> None:
     for client in (QdrantClient(":memory:"), AsyncQdrantClient(":memory:")):
         store = QdrantVectorStore(new_name(), client=client)

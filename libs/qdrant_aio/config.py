@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from qdrant_client import models
 
 from .errors import ConfigurationError
@@ -51,6 +52,60 @@ def parse_distance(value: models.Distance | str | None) -> models.Distance | Non
     )
 
 
+def dense_vector_options(
+    params: models.VectorParams | Mapping[str, Any] | None, what: str
+) -> dict[str, Any]:
+    """The options a dense vector's parameters set, by :class:`CollectionSpec` field name.
+
+    ``params`` is LlamaIndex's ``dense_config`` or langchain-qdrant's ``vector_params`` (a dict
+    of ``VectorParams`` fields, checked here). The size always comes from the embeddings, so a
+    dict may not give one. Multivectors and datatypes are refused: the store writes and scores
+    one float vector a point.
+    """
+    if params is None:
+        return {}
+    given = set(params) if isinstance(params, Mapping) else params.model_fields_set
+    if isinstance(params, Mapping):
+        if "size" in params:
+            raise ConfigurationError(f"{what}: the size comes from the embeddings; leave it out")
+        try:
+            params = models.VectorParams(**{"size": 1, "distance": "Cosine", **params})
+        except (ValidationError, TypeError) as error:
+            raise ConfigurationError(f"{what}: {error}") from error
+    if params.multivector_config is not None or params.datatype is not None:
+        raise ConfigurationError(f"{what}: multivectors and datatypes are not supported")
+    options = {
+        "distance": params.distance if "distance" in given else None,
+        "on_disk": params.on_disk,
+        "hnsw_config": params.hnsw_config,
+        "quantization_config": params.quantization_config,
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def sparse_vector_options(
+    explicit_idf: bool | None,
+    params: models.SparseVectorParams | Mapping[str, Any] | None,
+    what: str,
+) -> tuple[bool | None, models.SparseIndexParams | None]:
+    """IDF (``None``: not said) and index parameters of a sparse vector's parameters.
+
+    ``params`` is LlamaIndex's ``sparse_config`` or langchain-qdrant's ``sparse_vector_params``;
+    as there, parameters without ``modifier`` mean no IDF. ``sparse_idf=`` given too must agree.
+    """
+    if params is None:
+        return explicit_idf, None
+    if isinstance(params, Mapping):
+        try:
+            params = models.SparseVectorParams(**params)
+        except (ValidationError, TypeError) as error:
+            raise ConfigurationError(f"{what}: {error}") from error
+    idf = params.modifier == models.Modifier.IDF
+    if explicit_idf is not None and explicit_idf != idf:
+        raise ConfigurationError(f"sparse_idf contradicts {what}.modifier")
+    return idf, params.index
+
+
 @dataclass(frozen=True)
 class CollectionSpec:
     """What a store needs of its collection, and how to create it when it does not exist.
@@ -74,6 +129,7 @@ class CollectionSpec:
     replication_factor: int | None = None
     write_consistency_factor: int | None = None
     sparse_idf: bool = True
+    sparse_index: models.SparseIndexParams | None = None
     payload_indexes: Mapping[str, models.PayloadSchemaType | models.PayloadSchemaParams] = field(
         default_factory=dict
     )

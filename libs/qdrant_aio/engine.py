@@ -556,10 +556,12 @@ class QdrantEngine:
             )
         sparse: dict[str, models.SparseVectorParams] | None = None
         if spec.sparse:
+            index = spec.sparse_index or models.SparseIndexParams()
+            if index.on_disk is None and spec.on_disk is not None:
+                index = index.model_copy(update={"on_disk": spec.on_disk})
             sparse = {
                 spec.sparse_vector_name or DEFAULT_SPARSE_NAME: models.SparseVectorParams(
-                    index=models.SparseIndexParams(on_disk=spec.on_disk),
-                    modifier=models.Modifier.IDF if spec.sparse_idf else None,
+                    index=index, modifier=models.Modifier.IDF if spec.sparse_idf else None
                 )
             }
         options = {
@@ -872,7 +874,8 @@ class QdrantEngine:
             collection_name, spec or _spec_for(request), create=False
         )
         kwargs = build_query(request, layout, float32_query=self._float32_queries)
-        if self._coalescer is not None:
+        # A batch has one read consistency: a search that sets its own goes alone.
+        if self._coalescer is not None and "consistency" not in kwargs:
             points = await self._coalescer.query(collection_name, kwargs)
         else:
             points = await self._query_points(collection_name, kwargs)
@@ -892,6 +895,8 @@ class QdrantEngine:
             with_payload=search["with_payload"],
             with_vectors=search["with_vector"],
             score_threshold=search["score_threshold"],
+            search_params=search.get("params"),
+            **({"consistency": search["consistency"]} if "consistency" in search else {}),
         )
         return list(response.points)
 
@@ -899,9 +904,17 @@ class QdrantEngine:
         self, collection_name: str, searches: Sequence[dict[str, Any]]
     ) -> list[list[Any]]:
         """Several searches in one request: the points of each, in order."""
-        bodies = [models.QueryRequest(**search) for search in searches]
+        consistencies = {repr(search.get("consistency")) for search in searches}
+        if len(consistencies) > 1:
+            raise InvalidInputError("the searches of one batch must share one read consistency")
+        consistency = searches[0].get("consistency") if searches else None
+        bodies = [
+            models.QueryRequest(**{k: v for k, v in search.items() if k != "consistency"})
+            for search in searches
+        ]
         responses = await self._call(
-            "query_batch_points", collection_name=collection_name, requests=bodies
+            "query_batch_points", collection_name=collection_name, requests=bodies,
+            **({"consistency": consistency} if consistency is not None else {}),
         )
         return [list(r.points) for r in responses]
 

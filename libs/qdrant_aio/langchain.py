@@ -20,7 +20,13 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from typing_extensions import Self
 
 from .bridge import on_caller_loop, overlapped, run_sync, sync_or_async
-from .config import CollectionLayout, CollectionSpec, parse_distance
+from .config import (
+    CollectionLayout,
+    CollectionSpec,
+    dense_vector_options,
+    parse_distance,
+    sparse_vector_options,
+)
 from .engine import QdrantEngine, engine_for
 from .errors import CollectionNotFoundError, ConfigurationError, InvalidInputError
 from .filters import to_qdrant_filter
@@ -32,6 +38,7 @@ from .langchain_inputs import (
     aprepare_inputs,
     fusion_options,
     one_per_text,
+    read_options,
     reject_extra,
 )
 from .langchain_scores import relevance_function
@@ -71,7 +78,11 @@ class QdrantVectorStore(VectorStore):
     (default: the collection's, Cosine when creating) and the collection options ``on_disk``,
     ``on_disk_payload``, ``hnsw_config``, ``quantization_config``, ``shard_number``,
     ``replication_factor``, ``write_consistency_factor``, ``payload_indexes``, ``sparse_idf``
-    and ``collection_create_options`` apply when the collection is created.
+    and ``collection_create_options`` apply when the collection is created, as do
+    langchain-qdrant's ``vector_params`` (``VectorParams`` fields but the size: ``on_disk``,
+    ``hnsw_config``, ``quantization_config``, ``distance``) and ``sparse_vector_params``
+    (``SparseVectorParams`` fields: ``index``, and ``modifier``, whose absence means no IDF as
+    there); the store's own keyword wins where both set one thing.
     ``validate_embeddings=False`` allows a dense store without ``embedding`` (searches by vector
     only); ``validate_collection_config`` is accepted for compatibility (validation is lazy).
 
@@ -119,8 +130,10 @@ class QdrantVectorStore(VectorStore):
         write_consistency_factor: int | None = None,
         payload_indexes: Mapping[str, models.PayloadSchemaType | models.PayloadSchemaParams]
         | None = None,
-        sparse_idf: bool = True,
+        sparse_idf: bool | None = None,
         collection_create_options: Mapping[str, Any] | None = None,
+        vector_params: Mapping[str, Any] | None = None,
+        sparse_vector_params: Mapping[str, Any] | None = None,
     ) -> None:
         try:
             mode = RetrievalMode(retrieval_mode)
@@ -148,7 +161,15 @@ class QdrantVectorStore(VectorStore):
         self.sparse_vector_name = sparse_vector_name or None
         self.content_payload_key = content_payload_key
         self.metadata_payload_key = metadata_payload_key
-        self.distance = parse_distance(distance)
+        # langchain-qdrant's vector_params / sparse_vector_params: the store's own keywords
+        # win over the same setting there (as LlamaIndex's over dense_config).
+        dense_options = dense_vector_options(vector_params, "vector_params")
+        idf, sparse_index = sparse_vector_options(
+            sparse_idf, sparse_vector_params, "sparse_vector_params"
+        )
+        self.distance = parse_distance(
+            distance if distance is not None else dense_options.get("distance")
+        )
         self.fusion: Fusion = fusion
         self.rrf_k = rrf_k
         self.prefetch_limit = prefetch_limit
@@ -171,15 +192,16 @@ class QdrantVectorStore(VectorStore):
             vector_name=self.vector_name if dense else None,
             sparse_vector_name=self.sparse_vector_name if sparse else None,
             distance=self.distance if dense else None,
-            on_disk=on_disk,
+            on_disk=on_disk if on_disk is not None else dense_options.get("on_disk"),
             on_disk_payload=on_disk_payload,
-            hnsw_config=hnsw_config,
-            quantization_config=quantization_config,
+            hnsw_config=hnsw_config or dense_options.get("hnsw_config"),
+            quantization_config=quantization_config or dense_options.get("quantization_config"),
             shard_number=shard_number,
             replication_factor=replication_factor,
             write_consistency_factor=write_consistency_factor,
             payload_indexes=dict(payload_indexes or {}),
-            sparse_idf=sparse_idf,
+            sparse_idf=True if idf is None else idf,
+            sparse_index=sparse_index,
             extra_create_options=dict(collection_create_options or {}),
         )
 
@@ -197,6 +219,17 @@ class QdrantVectorStore(VectorStore):
     @property
     def embeddings(self) -> Embeddings | None:
         return self._embeddings
+
+    @property
+    def sparse_embeddings(self) -> Any:
+        """The sparse encoder of a sparse or hybrid store (the built-in BM25 unless one was
+        given); ``ConfigurationError`` (a ``ValueError``, as langchain-qdrant raises) for a
+        dense store."""
+        if self._sparse is None:
+            raise ConfigurationError(
+                "a dense store has no sparse embeddings; use retrieval_mode SPARSE or HYBRID"
+            )
+        return self._sparse.encoder
 
     @property
     def collection_spec(self) -> CollectionSpec:
@@ -480,6 +513,7 @@ class QdrantVectorStore(VectorStore):
         offset: int,
         score_threshold: float | None,
         hybrid_fusion: object,
+        read: Mapping[str, Any],
     ) -> SearchRequest:
         async def dense() -> list[float] | None:
             if self.retrieval_mode == RetrievalMode.SPARSE:
@@ -503,17 +537,18 @@ class QdrantVectorStore(VectorStore):
             prefetch_limit=self.prefetch_limit,
             dense_prefetch_limit=self.dense_prefetch_limit,
             sparse_prefetch_limit=self.sparse_prefetch_limit,
+            **read,
         )
 
     async def _adense_request(
         self, embedding: Sequence[float], k: int, filter: FilterLike, offset: int,
-        score_threshold: float | None,
+        score_threshold: float | None, read: Mapping[str, Any],
     ) -> SearchRequest:
         if self.retrieval_mode == RetrievalMode.SPARSE:
             raise ConfigurationError("a sparse store has no dense vectors to search by vector")
         return SearchRequest(
             dense=list(embedding), limit=k, offset=offset, filter=await self._afilter(filter),
-            score_threshold=score_threshold,
+            score_threshold=score_threshold, **read,
         )
 
     def _scored(self, hits: list[Hit]) -> list[tuple[Document, float]]:
@@ -537,9 +572,10 @@ class QdrantVectorStore(VectorStore):
         ``score_threshold`` is a raw score handed to Qdrant (a minimum similarity, or a maximum
         distance). ``hybrid_fusion`` overrides the store's fusion for this call.
         """
+        read = read_options(kwargs)
         reject_extra(kwargs, "similarity_search_with_score")
         request = await self._aquery_request(
-            query, k, filter, offset, score_threshold, hybrid_fusion
+            query, k, filter, offset, score_threshold, hybrid_fusion, read
         )
         hits, _ = await self._asearch(request)
         return self._scored(hits)
@@ -574,8 +610,9 @@ class QdrantVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[tuple[Document, float]]:
         """Documents nearest to a dense ``embedding`` with raw scores (dense vector only)."""
+        read = read_options(kwargs)
         reject_extra(kwargs, "similarity_search_with_score_by_vector")
-        request = await self._adense_request(embedding, k, filter, offset, score_threshold)
+        request = await self._adense_request(embedding, k, filter, offset, score_threshold, read)
         hits, _ = await self._asearch(request)
         return self._scored(hits)
 
@@ -616,10 +653,11 @@ class QdrantVectorStore(VectorStore):
         ``score_threshold`` is a relevance: hits below it are dropped. The maps are monotonic,
         so this keeps exactly the hits of the top ``k`` a threshold on raw scores would keep.
         """
+        read = read_options(kwargs)
         reject_extra(kwargs, "similarity_search_with_relevance_scores")
         if score_threshold is not None and not isinstance(score_threshold, (int, float)):
             raise InvalidInputError(f"score_threshold must be a number, got {score_threshold!r}")
-        request = await self._aquery_request(query, k, filter, offset, None, hybrid_fusion)
+        request = await self._aquery_request(query, k, filter, offset, None, hybrid_fusion, read)
         hits, layout = await self._asearch(request)
         kind: Literal["dense", "sparse", "hybrid"] = (
             "hybrid" if request.hybrid else "dense" if request.dense is not None else "sparse"
@@ -670,7 +708,7 @@ class QdrantVectorStore(VectorStore):
         """Sync twin of :meth:`asimilarity_search_with_relevance_scores`."""
         return run_sync(self.asimilarity_search_with_relevance_scores(query, k, **kwargs))
 
-    async def amax_marginal_relevance_search_by_vector(
+    async def amax_marginal_relevance_search_with_score_by_vector(
         self,
         embedding: Sequence[float],
         k: int = 4,
@@ -680,21 +718,48 @@ class QdrantVectorStore(VectorStore):
         *,
         score_threshold: float | None = None,
         **kwargs: Any,
-    ) -> list[Document]:
-        """Maximal marginal relevance around a dense ``embedding``, run by Qdrant natively.
+    ) -> list[tuple[Document, float]]:
+        """Maximal marginal relevance around a dense ``embedding``, run by Qdrant natively, with
+        each pick's raw score against the query (as :meth:`asimilarity_search_with_score`).
 
         LangChain's meaning: ``lambda_mult=1`` is pure relevance, ``0`` the most diverse;
         ``fetch_k`` nearest candidates are re-ranked into ``k`` results.
         """
-        reject_extra(kwargs, "max_marginal_relevance_search_by_vector")
+        read = read_options(kwargs)
+        reject_extra(kwargs, "max_marginal_relevance_search_with_score_by_vector")
         if self.retrieval_mode == RetrievalMode.SPARSE:
             raise ConfigurationError("a sparse store has no dense vectors to search by vector")
         request = SearchRequest(
             dense=list(embedding), limit=k, filter=await self._afilter(filter),
             score_threshold=score_threshold, mmr_lambda=lambda_mult, mmr_candidates=fetch_k,
+            **read,
         )
         hits, _ = await self._asearch(request)
-        return [self._document(hit) for hit in hits]
+        return self._scored(hits)
+
+    def max_marginal_relevance_search_with_score_by_vector(
+        self, embedding: Sequence[float], k: int = 4, fetch_k: int = 20,
+        lambda_mult: float = 0.5, filter: FilterLike = None, **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """Sync twin of :meth:`amax_marginal_relevance_search_with_score_by_vector`."""
+        return run_sync(self.amax_marginal_relevance_search_with_score_by_vector(
+            embedding, k, fetch_k, lambda_mult, filter, **kwargs
+        ))
+
+    async def amax_marginal_relevance_search_by_vector(
+        self,
+        embedding: Sequence[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: FilterLike = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """:meth:`amax_marginal_relevance_search_with_score_by_vector` without the scores."""
+        scored = await self.amax_marginal_relevance_search_with_score_by_vector(
+            embedding, k, fetch_k, lambda_mult, filter, **kwargs
+        )
+        return [doc for doc, _ in scored]
 
     def max_marginal_relevance_search_by_vector(
         self, embedding: Sequence[float], k: int = 4, fetch_k: int = 20,
@@ -727,11 +792,12 @@ class QdrantVectorStore(VectorStore):
                 embedding, k, fetch_k, lambda_mult, filter, score_threshold=score_threshold,
                 **kwargs,
             )
+        read = read_options(kwargs)
         reject_extra(kwargs, "max_marginal_relevance_search")
         request = SearchRequest(
             sparse=await self._require_sparse().query(query), limit=k,
             filter=await self._afilter(filter), score_threshold=score_threshold,
-            mmr_lambda=lambda_mult, mmr_candidates=fetch_k,
+            mmr_lambda=lambda_mult, mmr_candidates=fetch_k, **read,
         )
         hits, _ = await self._asearch(request)
         return [self._document(hit) for hit in hits]

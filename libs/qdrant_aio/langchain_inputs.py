@@ -227,6 +227,12 @@ def fusion_options(
     )
 
 
+def read_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """langchain-qdrant's per-search ``search_params`` and ``consistency``, taken out of a
+    search's ``kwargs``: fields of :class:`~qdrant_aio.query.SearchRequest`, checked there."""
+    return {name: kwargs.pop(name) for name in ("search_params", "consistency") if name in kwargs}
+
+
 def reject_extra(kwargs: Mapping[str, Any], method: str) -> None:
     """Fail loudly on options this store does not know, instead of silently ignoring them."""
     if kwargs:

@@ -37,7 +37,13 @@ from llama_index.core.vector_stores.types import (
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 from .bridge import captured, on_caller_loop, overlapped, run_sync
-from .config import CollectionSpec, IngestOptions, parse_distance
+from .config import (
+    CollectionSpec,
+    IngestOptions,
+    dense_vector_options,
+    parse_distance,
+    sparse_vector_options,
+)
 from .engine import QdrantEngine, engine_for
 from .errors import (
     CollectionNotFoundError,
@@ -286,7 +292,8 @@ class QdrantVectorStore(BasePydanticVectorStore):
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
         if not mmr_prefetch_factor >= 1:
             raise ConfigurationError("mmr_prefetch_factor must be at least 1")
-        dense_options = _dense_options(dense_config)
+        dense_options = dense_vector_options(dense_config, "dense_config")
+        idf, sparse_index = sparse_vector_options(sparse_idf, sparse_config, "sparse_config")
         chosen_distance = parse_distance(
             distance if distance is not None else dense_options.get("distance")
         )
@@ -305,7 +312,8 @@ class QdrantVectorStore(BasePydanticVectorStore):
             shard_number=shard_number,
             replication_factor=replication_factor,
             write_consistency_factor=write_consistency_factor,
-            sparse_idf=_sparse_idf(sparse_idf, sparse_config, user_fns, sparse_encoder),
+            sparse_idf=_default_sparse_idf(user_fns, sparse_encoder) if idf is None else idf,
+            sparse_index=sparse_index,
             payload_indexes=_payload_index_paths(payload_indexes, layout, index_doc_id),
             extra_create_options={"sharding_method": sharding_method} if sharding_method else {},
         )
@@ -994,38 +1002,7 @@ def _check_unsupported(
         raise ConfigurationError("custom sharding (shard keys) is not supported; use automatic")
 
 
-def _dense_options(config: models.VectorParams | None) -> dict[str, Any]:
-    if config is None:
-        return {}
-    if config.multivector_config is not None or config.datatype is not None:
-        raise ConfigurationError("dense_config: multivectors and datatypes are not supported")
-    options = {
-        "size": config.size,
-        "distance": config.distance,
-        "on_disk": config.on_disk,
-        "hnsw_config": config.hnsw_config,
-        "quantization_config": config.quantization_config,
-    }
-    return {k: v for k, v in options.items() if v is not None}
-
-
-def _sparse_idf(
-    explicit: bool | None,
-    config: models.SparseVectorParams | None,
-    user_fns: bool,
-    encoder: SparseEncoder | None,
-) -> bool:
-    if config is not None:
-        if config.index is not None:
-            raise ConfigurationError(
-                "sparse_config: only 'modifier' is supported (use on_disk for storage)"
-            )
-        from_config = config.modifier == models.Modifier.IDF
-        if explicit is not None and explicit != from_config:
-            raise ConfigurationError("sparse_idf contradicts sparse_config.modifier")
-        return from_config
-    if explicit is not None:
-        return explicit
+def _default_sparse_idf(user_fns: bool, encoder: SparseEncoder | None) -> bool:
     # Qdrant computes BM25's IDF; a user function (SPLADE and the like) already weighs terms.
     if encoder is not None:
         return isinstance(encoder, Bm25Encoder)

@@ -38,7 +38,9 @@ class SearchRequest:
     ``mmr_candidates`` nearest candidates. ``prefetch_limit`` is the depth of each hybrid branch.
     ``dense_prefetch_limit`` / ``sparse_prefetch_limit`` set one branch each (falling back to
     ``prefetch_limit``). ``rrf_weights`` weighs the (dense, sparse) branches in Qdrant's
-    weighted RRF.
+    weighted RRF. ``search_params`` (HNSW ``ef``, exact search, quantization) go with the search
+    and with each hybrid branch; ``consistency`` is the read consistency of a replicated
+    collection. A server applies both; embedded mode, which always searches exactly, has none.
     """
 
     dense: Sequence[float] | None = None
@@ -59,6 +61,8 @@ class SearchRequest:
     mmr_candidates: int | None = None
     with_vectors: bool = False
     with_payload: bool = True
+    search_params: models.SearchParams | None = None
+    consistency: models.ReadConsistency | None = None
 
     def __post_init__(self) -> None:
         if self.dense is None and self.sparse is None:
@@ -91,10 +95,27 @@ class SearchRequest:
         for depth in (self.prefetch_limit, self.dense_prefetch_limit, self.sparse_prefetch_limit):
             if depth is not None and depth < 1:
                 raise InvalidInputError("prefetch limits must be >= 1")
+        if self.search_params is not None and not isinstance(
+            self.search_params, models.SearchParams
+        ):
+            raise InvalidInputError(
+                f"search_params must be a models.SearchParams, got {self.search_params!r}"
+            )
+        if self.consistency is not None and not _is_read_consistency(self.consistency):
+            raise InvalidInputError(
+                "consistency must be a positive int or a models.ReadConsistencyType, "
+                f"got {self.consistency!r}"
+            )
 
     @property
     def hybrid(self) -> bool:
         return self.dense is not None and self.sparse is not None
+
+
+def _is_read_consistency(value: object) -> bool:
+    if isinstance(value, models.ReadConsistencyType):
+        return True
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +192,10 @@ def build_query(
         "with_vector": request.with_vectors,
         "filter": request.filter,
         "score_threshold": request.score_threshold,
+        "params": request.search_params,
     }
+    if request.consistency is not None:  # a request's setting, not a QueryRequest field
+        common["consistency"] = request.consistency
     if request.hybrid:
         assert request.dense is not None and request.sparse is not None
         depth = request.prefetch_limit or max(4 * (request.limit + request.offset), 20)
@@ -196,12 +220,14 @@ def build_query(
                     query=_dense_query(request.dense, float32_query),
                     using=_dense_name(layout),
                     filter=dense_filter,
+                    params=request.search_params,
                     limit=dense_depth,
                 ),
                 models.Prefetch(
                     query=request.sparse,
                     using=_sparse_name(layout),
                     filter=sparse_filter,
+                    params=request.search_params,
                     limit=sparse_depth,
                 ),
             ],
