@@ -42,6 +42,7 @@ PAIRS = {
     ("from_texts", "afrom_texts"),
     ("from_documents", "afrom_documents"),
     ("from_existing_collection", "afrom_existing_collection"),
+    ("construct_instance", "aconstruct_instance"),
     ("delete_collection", "adelete_collection"),
     ("close", "aclose"),
 }

@@ -1128,6 +1128,51 @@ def test_sparse_embeddings_property() -> None:
         QdrantVectorStore(embedding=EMB).sparse_embeddings  # noqa: B018
 
 
+def test_construct_instance_takes_client_options_and_creates_on_the_first_add() -> None:
+    store = QdrantVectorStore.construct_instance(
+        EMB, RetrievalMode.HYBRID, client_options={"location": ":memory:"}, collection_name="c",
+    )
+    assert store.retrieval_mode is RetrievalMode.HYBRID
+    assert not store.engine.collection_exists("c")  # nothing embedded, nothing created yet
+    assert store.similarity_search("fox") == []
+    store.add_texts(["a fox", "a dog"], ids=["f", "d"])
+    assert store.similarity_search("a fox", k=1)[0].id == "f"
+    store.close()
+
+
+def test_construct_instance_validates_or_recreates_an_existing_collection() -> None:
+    engine = QdrantEngine()
+    QdrantVectorStore.from_texts(["a fox"], EMB, collection_name="c", client=engine)
+    with pytest.raises(CollectionMismatchError, match="distance"):
+        QdrantVectorStore.construct_instance(
+            EMB, collection_name="c", client=engine, distance="dot"
+        )
+    unchecked = QdrantVectorStore.construct_instance(
+        EMB, collection_name="c", client=engine, distance="dot", validate_collection_config=False
+    )
+    assert unchecked.collection_name == "c" and engine.count("c") == 1
+    fresh = asyncio.run(QdrantVectorStore.aconstruct_instance(
+        EMB, collection_name="c", client=engine, distance="dot", force_recreate=True
+    ))
+    assert not engine.collection_exists("c")
+    fresh.add_texts(["a dog"])
+    assert engine.count("c") == 1
+    engine.close()
+
+
+def test_construct_instance_passes_other_client_options_to_the_client_and_hides_the_key() -> None:
+    store = QdrantVectorStore.construct_instance(
+        EMB,
+        client_options={
+            "url": "http://127.0.0.1:9", "api_key": "s3cr3t-key", "metadata": {"a": "b"},
+        },
+        validate_collection_config=False,  # nothing listens there: no request is made
+    )
+    assert store.engine._transport._options["metadata"] == {"a": "b"}  # type: ignore[attr-defined]
+    assert "s3cr3t-key" not in repr(store)
+    store.close()
+
+
 def test_from_documents_uses_explicit_ids_over_document_ids() -> None:
     docs = [Document(page_content="foo", id="f")]
     store = QdrantVectorStore.from_documents(docs, EMB, ids=["explicit"])

@@ -51,6 +51,12 @@ __all__ = ["QdrantVectorStore", "RetrievalMode"]
 
 # Texts per embedding call, as in langchain-qdrant (some providers cap a request near 100).
 DEFAULT_EMBED_BATCH = 64
+# QdrantClient keywords that are QdrantEngine's connection options (the rest of a
+# construct_instance's client_options go to the client as they are).
+_CONNECTION_KEYS = (
+    "location", "url", "port", "grpc_port", "prefer_grpc", "https", "api_key", "prefix",
+    "timeout", "host", "path",
+)
 
 Client = QdrantEngine | AsyncQdrantClient | QdrantClient
 FilterLike = models.Filter | Mapping[str, Any] | None
@@ -928,6 +934,66 @@ class QdrantVectorStore(VectorStore):
     ) -> Self:
         """Sync twin of :meth:`afrom_documents`."""
         return run_sync(cls.afrom_documents(documents, embedding, **kwargs))
+
+    @classmethod
+    async def aconstruct_instance(
+        cls,
+        embedding: Embeddings | None = None,
+        retrieval_mode: RetrievalMode | str = RetrievalMode.DENSE,
+        sparse_embedding: Any | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        collection_name: str | None = None,
+        *,
+        client: Client | None = None,
+        force_recreate: bool = False,
+        validate_collection_config: bool = True,
+        **store_options: Any,
+    ) -> Self:
+        """langchain-qdrant's constructor of a store with nothing added yet.
+
+        ``client_options`` are ``QdrantClient`` keywords, as there: the connection options of
+        :class:`~qdrant_aio.QdrantEngine` (``location``, ``url``, ``path``, ``api_key``, ...)
+        and any other client keyword. ``force_recreate`` drops an existing collection; an
+        existing collection is validated now (unless ``validate_collection_config=False``).
+        A new one is created by the first add, with the dense size of its embeddings: nothing
+        is embedded here (langchain-qdrant embeds ``"dummy_text"``).
+        """
+        options = dict(client_options or {})
+        connection = {key: options.pop(key) for key in _CONNECTION_KEYS if key in options}
+        engine, owned = cls._connect(client, {**connection, "client_options": options or None})
+        try:
+            store = cls(
+                engine, collection_name, embedding, retrieval_mode,
+                sparse_embedding=sparse_embedding,
+                validate_collection_config=validate_collection_config, **store_options,
+            )
+            store._owns_engine = owned
+            if force_recreate:
+                await engine.adelete_collection(store.collection_name)
+            elif validate_collection_config and await engine.acollection_exists(
+                store.collection_name
+            ):
+                await engine.aensure_collection(store.collection_name, store._spec, create=False)
+        except BaseException:
+            if owned:
+                await engine.aclose()
+            raise
+        return store
+
+    @classmethod
+    def construct_instance(
+        cls,
+        embedding: Embeddings | None = None,
+        retrieval_mode: RetrievalMode | str = RetrievalMode.DENSE,
+        sparse_embedding: Any | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        collection_name: str | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """Sync twin of :meth:`aconstruct_instance`."""
+        return run_sync(cls.aconstruct_instance(
+            embedding, retrieval_mode, sparse_embedding, client_options, collection_name, **kwargs
+        ))
 
     @classmethod
     async def afrom_existing_collection(
