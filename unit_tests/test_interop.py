@@ -5,6 +5,8 @@
   relationships) through the LangChain store: dense and hybrid, both stores on their defaults.
 * Collections written by langchain-qdrant 1.1.0 and by llama-index-vector-stores-qdrant 0.10.4
   are read (search, metadata filters, ids, deletes) through BOTH adapters, dense and hybrid.
+* Flat payloads (text under "text", metadata at the top level, as a script of one's own writes
+  them) are read, filtered and extended by both adapters.
 """
 
 from __future__ import annotations
@@ -417,3 +419,56 @@ def test_both_adapters_on_one_public_collection_agree(
     assert set(d.id for d in lc.similarity_search("red", k=4, filter=raw)) == set(by_langchain)
     assert set(li.query(VectorStoreQuery(query_embedding=vector("red"), similarity_top_k=4),
                         qdrant_filters=raw).ids or []) == set(by_langchain)
+
+
+@pytest.fixture
+def flat_written() -> Iterator[QdrantClient]:
+    """A collection filled by a script of its own: flat payloads, text under "text"."""
+    client = QdrantClient(":memory:")
+    client.create_collection(
+        "flat", vectors_config={"": models.VectorParams(size=8, distance=models.Distance.COSINE)}
+    )
+    client.upsert("flat", points=[
+        models.PointStruct(id=PUBLIC_IDS[i], vector=vector(text), payload={"text": text, **meta})
+        for i, (text, meta) in enumerate(zip(TEXTS, METADATAS, strict=True))
+    ])
+    yield client
+    engine_for(client).close()
+
+
+def test_llama_index_reads_and_filters_flat_payloads_as_llama_index_does(
+    flat_written: QdrantClient,
+) -> None:
+    store = LlamaIndexStore("flat", client=flat_written)
+    result = store.query(VectorStoreQuery(query_embedding=vector(TEXTS[0]), similarity_top_k=1))
+    (node,) = result.nodes or []
+    assert (node.node_id, node.get_content(), node.metadata) == (
+        PUBLIC_IDS[0], TEXTS[0], METADATAS[0]
+    )
+    red = store.query(VectorStoreQuery(
+        query_embedding=vector("red"), similarity_top_k=4, filters=filter_red()
+    ))
+    assert set(red.ids or []) == {PUBLIC_IDS[0], PUBLIC_IDS[2]}
+    # A node added now keeps the metadata at the top level, so one filter still finds all.
+    store.add([TextNode(id_="kiwi", text="kiwis are red too", metadata={"colour": "red"},
+                        embedding=vector("kiwis are red too"))])
+    assert len(store.get_nodes(filters=filter_red())) == 3
+    assert {n.get_content() for n in store.get_nodes(node_ids=[PUBLIC_IDS[1], "kiwi"])} == {
+        TEXTS[1], "kiwis are red too"
+    }
+
+
+def test_langchain_reads_and_filters_flat_payloads(flat_written: QdrantClient) -> None:
+    store = LangChainStore(client=flat_written, collection_name="flat", embedding=EMB)
+    assert store.similarity_search(TEXTS[2], k=1) == [
+        Document(page_content=TEXTS[2], metadata=METADATAS[2], id=PUBLIC_IDS[2])
+    ]
+    assert {d.id for d in store.similarity_search("x", k=4, filter={"price": {"$lt": 4}})} == {
+        PUBLIC_IDS[0], PUBLIC_IDS[1]
+    }
+    store.add_texts(["kiwis are cheap"], [{"price": 2}], ids=["kiwi"])
+    cheap = store.similarity_search("x", k=5, filter={"price": {"$lt": 4}})
+    assert {d.id for d in cheap} == {PUBLIC_IDS[0], PUBLIC_IDS[1], "kiwi"}
+    assert store.get_by_ids(["kiwi"]) == [
+        Document(page_content="kiwis are cheap", metadata={"price": 2}, id="kiwi")
+    ]

@@ -14,7 +14,7 @@ from qdrant_client import models
 
 from .bridge import overlapped
 from .engine import QdrantEngine
-from .payload import PayloadLayout, is_llama_index_layout
+from .payload import PayloadLayout, has_top_level_metadata
 
 __all__ = ["LayoutProbe"]
 
@@ -36,13 +36,14 @@ class LayoutProbe:
         return self._legacy
 
     async def alegacy(self, engine: QdrantEngine, collection_name: str) -> bool:
-        """Whether the collection's points use llama-index-vector-stores-qdrant's layout."""
+        """Whether the collection's points keep their metadata at the top level
+        (llama-index-vector-stores-qdrant's layout, or flat payloads)."""
         if self._legacy is not None:
             return self._legacy
         sample, _ = await engine.ascroll(collection_name, limit=1)
         if not sample:
             return False
-        self._legacy = is_llama_index_layout(sample[0].payload, self._layout)
+        self._legacy = has_top_level_metadata(sample[0].payload, self._layout)
         self._caseless = self._layout.caseless_key in sample[0].payload
         return self._legacy
 

@@ -43,11 +43,15 @@ __all__ = [
     "read_payload",
     "is_llama_index_legacy",
     "is_llama_index_layout",
+    "is_flat",
+    "has_top_level_metadata",
     "build_llama_index_payload",
     "LLAMA_LEGACY_KEYS",
 ]
 
 # Top-level keys of llama-index-vector-stores-qdrant that are bookkeeping, not user metadata.
+# Where a flat payload keeps its text (llama-index's old ``text_key``).
+FLAT_TEXT_KEY = "text"
 LLAMA_LEGACY_KEYS = frozenset(
     {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"}
 )
@@ -184,12 +188,28 @@ def is_llama_index_legacy(payload: Mapping[str, Any]) -> bool:
 
 
 def is_llama_index_layout(payload: Mapping[str, Any], layout: PayloadLayout) -> bool:
-    """Whether ``payload`` is in llama-index-vector-stores-qdrant's layout rather than ``layout``.
-
-    That layout keeps the metadata at the top level, so filters address ``key`` instead of
-    ``metadata.key`` (``metadata_key=""`` in the filter translators).
-    """
+    """Whether ``payload`` is in llama-index-vector-stores-qdrant's layout (not ``layout``)."""
     return is_llama_index_legacy(payload) and layout.metadata_key not in payload
+
+
+def is_flat(payload: Mapping[str, Any], layout: PayloadLayout) -> bool:
+    """Whether ``payload`` is flat: not empty, with none of ``layout``'s keys and no
+    ``_node_content``. Such payloads (llama-index's oldest, and those of many a script that
+    fills a collection itself) keep the metadata at the top level and the text under
+    ``"text"``, and are read so, as llama-index-vector-stores-qdrant reads them."""
+    own = (layout.content_key, layout.metadata_key, layout.node_key, layout.caseless_key)
+    return (
+        bool(payload)
+        and not is_llama_index_legacy(payload)
+        and not any(key in payload for key in own)
+    )
+
+
+def has_top_level_metadata(payload: Mapping[str, Any], layout: PayloadLayout) -> bool:
+    """Whether ``payload`` keeps its metadata at the top level (llama-index's layouts or a flat
+    payload): filters then address ``key`` instead of ``metadata.key`` (``metadata_key=""``
+    in the filter translators), and writes keep llama-index's layout."""
+    return is_llama_index_layout(payload, layout) or is_flat(payload, layout)
 
 
 def build_llama_index_payload(
@@ -225,6 +245,13 @@ def build_llama_index_payload(
     }
 
 
+def _legacy_ref_doc_id(payload: Mapping[str, Any]) -> str | None:
+    ref = payload.get("ref_doc_id") or payload.get("doc_id") or payload.get("document_id")
+    if ref == "None":  # llama-index writes the string "None" for nodes without a source
+        return None
+    return ref if isinstance(ref, str) else None
+
+
 def read_payload(payload: Mapping[str, Any], layout: PayloadLayout) -> StoredContent:
     """Text, metadata and LlamaIndex extras of a payload in any of the known layouts."""
     if is_llama_index_layout(payload, layout):
@@ -235,14 +262,21 @@ def read_payload(payload: Mapping[str, Any], layout: PayloadLayout) -> StoredCon
         node = node if isinstance(node, dict) else {}
         text = node.get("text", "")
         metadata = {k: v for k, v in payload.items() if k not in LLAMA_LEGACY_KEYS}
-        ref = payload.get("ref_doc_id") or payload.get("doc_id")
-        if ref == "None":  # that package writes the string "None" for nodes without a source
-            ref = None
         return StoredContent(
             text=text if isinstance(text, str) else "",
             metadata=metadata,
-            ref_doc_id=ref if isinstance(ref, str) else None,
+            ref_doc_id=_legacy_ref_doc_id(payload),
             legacy_llama_node=node,
+        )
+    if is_flat(payload, layout):
+        text = payload.get(FLAT_TEXT_KEY)
+        return StoredContent(
+            text=text if isinstance(text, str) else "",
+            metadata={
+                k: v for k, v in payload.items()
+                if k not in LLAMA_LEGACY_KEYS and k != FLAT_TEXT_KEY
+            },
+            ref_doc_id=_legacy_ref_doc_id(payload),
         )
     text = payload.get(layout.content_key)
     stored_metadata = payload.get(layout.metadata_key)
