@@ -472,3 +472,18 @@ def test_langchain_reads_and_filters_flat_payloads(flat_written: QdrantClient) -
     assert store.get_by_ids(["kiwi"]) == [
         Document(page_content="kiwis are cheap", metadata={"price": 2}, id="kiwi")
     ]
+
+
+def test_llama_index_text_key_names_the_text_of_flat_payloads() -> None:
+    client = QdrantClient(":memory:")
+    client.create_collection(
+        "body", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE)
+    )
+    client.upsert("body", points=[models.PointStruct(
+        id=PUBLIC_IDS[0], vector=vector("hi"), payload={"body": "hello", "lang": "en"}
+    )])
+    store = LlamaIndexStore("body", client=client, text_key="body")
+    (node,) = store.get_nodes()
+    assert (node.get_content(), node.metadata) == ("hello", {"lang": "en"})
+    assert LlamaIndexStore.from_dict(store.to_dict(), client=client).text_key == "body"
+    engine_for(client).close()

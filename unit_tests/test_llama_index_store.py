@@ -337,7 +337,6 @@ async def test_embeddings_reach_an_in_memory_store_as_checked_float32() -> None:
         ({"api_key": "secret"}, "api_key"),
         ({"sharding_method": models.ShardingMethod.CUSTOM}, "sharding"),
         ({"shard_keys": ["a"]}, "sharding"),
-        ({"text_key": "body"}, "text_key"),
         ({"batch_size": 0}, "batch_size"),
         ({"rrf_k": 0}, "rrf_k"),
         ({"distance": "hamming"}, "distance"),

@@ -179,6 +179,9 @@ class QdrantVectorStore(BasePydanticVectorStore):
     attempts per request (only for a connection the store creates: a given engine or client is
     shared, so its own retry policy applies and ``max_retries`` raises).
 
+    Reads: every known payload layout (:mod:`qdrant_aio.payload`); ``text_key`` names where flat
+    payloads (metadata at the top level, no ``_node_content``) keep their text.
+
     Anything that cannot be honoured (``hybrid_fusion_fn``, ``fastembed_sparse_model``, custom
     sharding, a connection given twice) raises :class:`ConfigurationError` instead of being
     ignored. Pickling raises: the store holds a live connection.
@@ -207,6 +210,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
     index_doc_id: bool = True
     content_payload_key: str = "page_content"
     metadata_payload_key: str = "metadata"
+    text_key: str = "text"
     mmr_prefetch_factor: float = 4.0
 
     _engine: QdrantEngine | None = PrivateAttr(default=None)
@@ -267,7 +271,6 @@ class QdrantVectorStore(BasePydanticVectorStore):
         _check_unsupported(
             hybrid_fusion_fn=hybrid_fusion_fn,
             fastembed_sparse_model=fastembed_sparse_model,
-            text_key=text_key,
             sharding_method=sharding_method,
             shard_key_selector_fn=shard_key_selector_fn,
             shard_keys=shard_keys,
@@ -298,7 +301,9 @@ class QdrantVectorStore(BasePydanticVectorStore):
             distance if distance is not None else dense_options.get("distance")
         )
         layout = PayloadLayout(
-            content_key=content_payload_key, metadata_key=metadata_payload_key
+            content_key=content_payload_key,
+            metadata_key=metadata_payload_key,
+            flat_text_key=text_key or "text",
         )
         spec = CollectionSpec(
             dense=True,
@@ -339,6 +344,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
             index_doc_id=index_doc_id,
             content_payload_key=content_payload_key,
             metadata_payload_key=metadata_payload_key,
+            text_key=layout.flat_text_key,
             mmr_prefetch_factor=mmr_prefetch_factor,
             flat_metadata=bool(serialised.get("flat_metadata", False)),
         )
@@ -974,7 +980,6 @@ def _check_unsupported(
     *,
     hybrid_fusion_fn: object,
     fastembed_sparse_model: str | None,
-    text_key: str | None,
     sharding_method: models.ShardingMethod | None,
     shard_key_selector_fn: object,
     shard_keys: object,
@@ -988,11 +993,6 @@ def _check_unsupported(
         raise ConfigurationError(
             "fastembed_sparse_model is not supported (no model downloads): the built-in BM25 is "
             "the default, or pass sparse_doc_fn/sparse_query_fn built from any model"
-        )
-    if text_key not in (None, "text"):
-        raise ConfigurationError(
-            "text_key only named the text field of llama-index's oldest payloads; this store "
-            "writes the text under content_payload_key and reads old payloads from _node_content"
         )
     if (
         sharding_method == models.ShardingMethod.CUSTOM

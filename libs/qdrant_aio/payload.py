@@ -50,8 +50,6 @@ __all__ = [
 ]
 
 # Top-level keys of llama-index-vector-stores-qdrant that are bookkeeping, not user metadata.
-# Where a flat payload keeps its text (llama-index's old ``text_key``).
-FLAT_TEXT_KEY = "text"
 LLAMA_LEGACY_KEYS = frozenset(
     {"_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"}
 )
@@ -66,13 +64,15 @@ class PayloadLayout:
     ref_doc_id_key: str = "ref_doc_id"
     node_key: str = "llama_node"
     caseless_key: str = "metadata_caseless"
+    # Where a flat payload keeps its text (llama-index's ``text_key``): see :func:`is_flat`.
+    flat_text_key: str = "text"
 
     def __post_init__(self) -> None:
         keys = [
             self.content_key, self.metadata_key, self.ref_doc_id_key, self.node_key,
             self.caseless_key,
         ]
-        if any(not isinstance(k, str) or not k for k in keys):
+        if any(not isinstance(k, str) or not k for k in [*keys, self.flat_text_key]):
             raise ConfigurationError("payload keys must be non-empty strings")
         if len(set(keys)) != len(keys):
             raise ConfigurationError(f"payload keys must differ from each other: {keys}")
@@ -196,7 +196,7 @@ def is_flat(payload: Mapping[str, Any], layout: PayloadLayout) -> bool:
     """Whether ``payload`` is flat: not empty, with none of ``layout``'s keys and no
     ``_node_content``. Such payloads (llama-index's oldest, and those of many a script that
     fills a collection itself) keep the metadata at the top level and the text under
-    ``"text"``, and are read so, as llama-index-vector-stores-qdrant reads them."""
+    ``layout.flat_text_key``, and are read so, as llama-index-vector-stores-qdrant reads them."""
     own = (layout.content_key, layout.metadata_key, layout.node_key, layout.caseless_key)
     return (
         bool(payload)
@@ -269,12 +269,12 @@ def read_payload(payload: Mapping[str, Any], layout: PayloadLayout) -> StoredCon
             legacy_llama_node=node,
         )
     if is_flat(payload, layout):
-        text = payload.get(FLAT_TEXT_KEY)
+        text = payload.get(layout.flat_text_key)
         return StoredContent(
             text=text if isinstance(text, str) else "",
             metadata={
                 k: v for k, v in payload.items()
-                if k not in LLAMA_LEGACY_KEYS and k != FLAT_TEXT_KEY
+                if k not in LLAMA_LEGACY_KEYS and k != layout.flat_text_key
             },
             ref_doc_id=_legacy_ref_doc_id(payload),
         )
