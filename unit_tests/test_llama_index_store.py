@@ -815,3 +815,26 @@ async def test_a_node_that_qdrant_could_not_keep_is_refused_before_anything_is_w
         await store.async_add(nodes)
     assert await store.aget_nodes() == []
     await engine.aclose()
+
+
+def test_parse_to_query_result_reads_points_of_any_layout_with_their_embedding() -> None:
+    store = QdrantVectorStore(new_name())
+    flat = models.ScoredPoint(
+        id=7, version=0, score=0.5, vector={"": [1.0, 2.0, 3.0]}, payload={"text": "Hello"}
+    )
+    named = models.Record(id=8, vector={"text-dense": [1.0, 2.0]}, payload={"text": "named"})
+    result = store.parse_to_query_result([flat, named])
+    assert result.ids == ["7", "8"] and result.similarities == [0.5, 0.0]
+    assert [n.get_content() for n in result.nodes or []] == ["Hello", "named"]
+    assert [n.embedding for n in result.nodes or []] == [[1.0, 2.0, 3.0], [1.0, 2.0]]
+    store.close()
+    client = QdrantClient(":memory:")
+    store = QdrantVectorStore(new_name(), client=client)
+    store.add(corpus_nodes())
+    records, _ = client.scroll(store.collection_name, limit=100, with_vectors=True)
+    ours = store.parse_to_query_result(records)
+    stored = {n.node_id: (n.get_content(), n.metadata, n.embedding) for n in store.get_nodes()}
+    assert {n.node_id: (n.get_content(), n.metadata, n.embedding) for n in ours.nodes or []} == (
+        stored
+    )
+    engine_for(client).close()

@@ -74,7 +74,7 @@ from .llama_index_nodes import (
     node_to_payload,
 )
 from .payload import PayloadLayout, payload_size_bound
-from .query import Hit, SearchRequest
+from .query import Hit, SearchRequest, hit_from_point
 from .retry import RetryPolicy
 from .sparse import (
     Bm25Encoder,
@@ -723,6 +723,22 @@ class QdrantVectorStore(BasePydanticVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Sync twin of :meth:`aquery`."""
         return run_sync(self.aquery(query, **kwargs))
+
+    def parse_to_query_result(
+        self, response: Sequence[models.ScoredPoint | models.Record]
+    ) -> VectorStoreQueryResult:
+        """Points a Qdrant client returned (llama-index-vector-stores-qdrant's helper, for your
+        own queries) as a query result: nodes read from any known payload layout, with the
+        point's dense vector as the embedding when it carries one; no I/O."""
+        hits = [hit_from_point(point) for point in response]
+        return VectorStoreQueryResult(
+            nodes=[
+                node_from_payload(h.id, h.payload, self._layout, embedding=self._dense_of(h.vector))
+                for h in hits
+            ],
+            similarities=[h.score if h.score is not None else 0.0 for h in hits],
+            ids=[h.id for h in hits],
+        )
 
     # ------------------------------------------------------------------ helpers
 
