@@ -1097,6 +1097,13 @@ def test_search_params_and_consistency_reach_every_search_request() -> None:
         store.similarity_search("fox", search_params={"hnsw_ef": "many"})
     with pytest.raises(InvalidInputError, match="consistency"):
         store.similarity_search("fox", consistency=0)
+    with pytest.raises(InvalidInputError, match="consistency"):
+        store.similarity_search("fox", consistency="most")
+    client.calls.clear()  # a dict of SearchParams fields and a consistency's name, as there
+    store.similarity_search("fox", search_params={"hnsw_ef": 64}, consistency="all")
+    (query,) = [kw for name, kw in client.calls if name == "query_points"]
+    assert query["search_params"] == models.SearchParams(hnsw_ef=64)
+    assert query["consistency"] == models.ReadConsistencyType.ALL
     store.engine.close()
 
 

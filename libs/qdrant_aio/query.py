@@ -97,25 +97,35 @@ class SearchRequest:
                 raise InvalidInputError("prefetch limits must be >= 1")
         if self.search_params is not None and not isinstance(
             self.search_params, models.SearchParams
-        ):
-            raise InvalidInputError(
-                f"search_params must be a models.SearchParams, got {self.search_params!r}"
-            )
-        if self.consistency is not None and not _is_read_consistency(self.consistency):
-            raise InvalidInputError(
-                "consistency must be a positive int or a models.ReadConsistencyType, "
-                f"got {self.consistency!r}"
-            )
+        ):  # a dict of its fields, as qdrant-client takes it
+            try:
+                params = models.SearchParams.model_validate(self.search_params)
+            except ValueError as error:
+                raise InvalidInputError(
+                    f"search_params must be a models.SearchParams, got {self.search_params!r}"
+                ) from error
+            object.__setattr__(self, "search_params", params)
+        if self.consistency is not None:
+            object.__setattr__(self, "consistency", _read_consistency(self.consistency))
 
     @property
     def hybrid(self) -> bool:
         return self.dense is not None and self.sparse is not None
 
 
-def _is_read_consistency(value: object) -> bool:
-    if isinstance(value, models.ReadConsistencyType):
-        return True
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def _read_consistency(value: object) -> models.ReadConsistency:
+    """A positive int, or a ``ReadConsistencyType`` (or its name: "majority", "quorum", "all")."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str):
+        try:
+            return models.ReadConsistencyType(value)
+        except ValueError:
+            pass
+    raise InvalidInputError(
+        "consistency must be a positive int or a models.ReadConsistencyType, "
+        f"got {value!r}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
