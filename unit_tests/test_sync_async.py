@@ -87,6 +87,38 @@ def test_persistent_folder_survives_and_is_locked(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_stores_that_open_one_folder_share_its_engine_until_the_last_closes(
+    tmp_path: Path,
+) -> None:
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from qdrant_aio.langchain import QdrantVectorStore as LangChainStore
+    from qdrant_aio.llama_index import QdrantVectorStore as LlamaIndexStore
+
+    folder = str(tmp_path / "db")
+    emb = DeterministicFakeEmbedding(size=4)
+    first = LangChainStore.from_texts(["a"], emb, path=folder, collection_name="c")
+    # Re-running a notebook cell, another spelling of the folder, the other framework:
+    second = LangChainStore.from_texts(["b"], emb, path=f"{folder}/../db", collection_name="c")
+    nodes = LlamaIndexStore("c", path=folder)
+    assert first.engine is second.engine is nodes.engine
+    assert len(nodes.get_nodes()) == 2
+    with pytest.raises(qdrant_aio.InvalidInputError):  # a failed add gives its hold back only
+        LangChainStore.from_texts(["x"], emb, ids=["1", "1"], path=folder, collection_name="c")
+    first.close()
+    nodes.close()
+    assert len(second.similarity_search("a", k=5)) == 2
+    with pytest.raises(RuntimeError, match="already accessed"):  # still held by the engine
+        QdrantClient(path=folder)
+    second.close()
+    assert second.engine.closed
+    mine = QdrantClient(path=folder)  # released: a client of one's own may open it now
+    assert mine.count("c").count == 2
+    with pytest.raises(StorageLockedError):  # and a store cannot while that client holds it
+        LangChainStore.from_texts(["c"], emb, path=folder, collection_name="c")
+    mine.close()
+
+
 async def test_embedded_work_runs_off_the_callers_loop_thread() -> None:
     client = RecordingClient(QdrantClient(":memory:"))
     engine = QdrantEngine(_transport=EmbeddedTransport(client=client))  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import os
 import threading
 import weakref
 from collections.abc import AsyncIterable, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -60,7 +61,7 @@ from .query import Hit, SearchRequest, build_query, hit_from_point
 from .retry import RetryPolicy, call_with_retries, is_transient
 from .transport import EmbeddedTransport, RemoteTransport, Transport, is_embedded_client
 
-__all__ = ["QdrantEngine", "engine_for"]
+__all__ = ["QdrantEngine", "arelease_engine", "engine_for", "hold_folder_engine"]
 
 # Slice length of per-point work run on an embedded engine's storage thread. Within a slice your
 # loop's thread may wait for the interpreter lock for the whole slice (the work releases and
@@ -1103,6 +1104,45 @@ def engine_for(client: QdrantEngine | AsyncQdrantClient | QdrantClient) -> Qdran
             engine = QdrantEngine.from_client(client)
             _shared_engines[client] = engine
         return engine
+
+
+# Engines of embedded folders opened by stores, with how many stores hold each: qdrant-client's
+# local mode allows one client per folder, so stores of one process share its engine.
+_folder_engines: dict[str, tuple[QdrantEngine, int]] = {}
+
+
+def hold_folder_engine(path: str, **options: Any) -> QdrantEngine:
+    """The engine of the embedded folder ``path``, for a store that opens it itself.
+
+    Stores of one process that open the same folder share one engine (embedded mode allows one
+    client per folder): the first opens it with its ``options`` (a later store's are not
+    applied), and it stays open until every store holding it has given it back with
+    :func:`arelease_engine`. Another process, or a client of your own on the folder, still
+    gets :class:`~qdrant_aio.errors.StorageLockedError`.
+    """
+    key = os.path.realpath(path)
+    with _shared_lock:
+        held = _folder_engines.get(key)
+        if held is not None and not held[0].closed:
+            _folder_engines[key] = (held[0], held[1] + 1)
+            return held[0]
+        engine = QdrantEngine(path=path, **options)
+        _folder_engines[key] = (engine, 1)
+        return engine
+
+
+async def arelease_engine(engine: QdrantEngine) -> None:
+    """Give back an engine a store created or held: a folder engine closes when its last
+    holder gives it back, any other at once."""
+    with _shared_lock:
+        for key, (held, holders) in _folder_engines.items():
+            if held is engine:
+                if holders > 1:
+                    _folder_engines[key] = (held, holders - 1)
+                    return
+                del _folder_engines[key]
+                break
+    await engine.aclose()
 
 
 def _spec_for(request: SearchRequest) -> CollectionSpec:

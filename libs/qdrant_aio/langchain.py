@@ -27,7 +27,7 @@ from .config import (
     parse_distance,
     sparse_vector_options,
 )
-from .engine import QdrantEngine, engine_for
+from .engine import QdrantEngine, arelease_engine, engine_for, hold_folder_engine
 from .errors import CollectionNotFoundError, ConfigurationError, InvalidInputError
 from .filters import to_qdrant_filter
 from .ingest import EMBED_TRIP_TEXTS, PointInput, in_trips
@@ -274,7 +274,7 @@ class QdrantVectorStore(VectorStore):
     async def aclose(self) -> None:
         """Close the engine if this store created it (a given client or engine stays open)."""
         if self._owns_engine:
-            await self._engine.aclose()
+            await arelease_engine(self._engine)
 
     def close(self) -> None:
         """Sync twin of :meth:`aclose`."""
@@ -848,6 +848,8 @@ class QdrantVectorStore(VectorStore):
                     f"give either client= or connection options, not both (got {sorted(given)})"
                 )
             return engine_for(client), False
+        if set(given) == {"path"}:  # a folder: shared with the other stores that open it
+            return hold_folder_engine(given["path"]), True
         return QdrantEngine(**given), True
 
     @classmethod
@@ -897,7 +899,7 @@ class QdrantVectorStore(VectorStore):
             await store.aadd_texts(texts, metadatas, ids)
         except BaseException:
             if owned:  # do not leave a storage thread (or a locked folder) behind
-                await engine.aclose()
+                await arelease_engine(engine)
             raise
         return store
 
@@ -976,7 +978,7 @@ class QdrantVectorStore(VectorStore):
                 await engine.aensure_collection(store.collection_name, store._spec, create=False)
         except BaseException:
             if owned:
-                await engine.aclose()
+                await arelease_engine(engine)
             raise
         return store
 
@@ -1035,7 +1037,7 @@ class QdrantVectorStore(VectorStore):
             await engine.aensure_collection(collection_name, store._spec, create=False)
         except BaseException:
             if owned:
-                await engine.aclose()
+                await arelease_engine(engine)
             raise
         return store
 

@@ -44,7 +44,7 @@ from .config import (
     parse_distance,
     sparse_vector_options,
 )
-from .engine import QdrantEngine, engine_for
+from .engine import QdrantEngine, arelease_engine, engine_for, hold_folder_engine
 from .errors import (
     CollectionNotFoundError,
     ConfigurationError,
@@ -404,7 +404,7 @@ class QdrantVectorStore(BasePydanticVectorStore):
     async def aclose(self) -> None:
         """Close the connection if the store created it (a given engine or client stays open)."""
         if self._owns_engine:
-            await self.engine.aclose()
+            await arelease_engine(self.engine)
 
     def close(self) -> None:
         """Sync twin of :meth:`aclose`."""
@@ -1090,6 +1090,9 @@ def _connect(
     if client_kwargs is not None and url is None and location in (None, ":memory:"):
         raise ConfigurationError("client_kwargs need a server url")
     retry = RetryPolicy(max_attempts=max_retries) if max_retries is not None else None
+    if path is not None and url is None and location is None and client_kwargs is None:
+        # A folder: shared with the other stores that open it (the first one's retry applies).
+        return hold_folder_engine(path, retry=retry), True
     created = QdrantEngine(
         location, path=path, url=url, api_key=api_key, retry=retry,
         client_options=dict(client_kwargs) if client_kwargs else None,
