@@ -1206,3 +1206,10 @@ def test_force_recreate_and_appending_to_an_existing_collection(tmp_path: Path) 
 def test_client_and_connection_options_are_exclusive() -> None:
     with pytest.raises(ConfigurationError, match="either client"):
         QdrantVectorStore.from_texts(["a"], EMB, client=QdrantEngine(), location=":memory:")
+
+
+def test_k_below_one_is_refused_in_the_callers_terms(engine: QdrantEngine) -> None:
+    store = store_on(engine)
+    fill(store)
+    with pytest.raises(InvalidInputError, match="LangChain's k.*got 0"):
+        store.similarity_search("x", k=0)

@@ -77,7 +77,10 @@ class SearchRequest:
         if self.sparse is not None and not all_finite(self.sparse.values):
             raise InvalidInputError("the sparse query vector contains NaN or infinity")
         if self.limit < 1 or self.offset < 0:
-            raise InvalidInputError("limit must be >= 1 and offset >= 0")
+            raise InvalidInputError(
+                "the number of results (LangChain's k, LlamaIndex's similarity_top_k) must be "
+                f"at least 1 and the offset at least 0, got {self.limit} and {self.offset}"
+            )
         if self.fusion not in ("rrf", "dbsf"):
             raise InvalidInputError(f"fusion must be 'rrf' or 'dbsf', got {self.fusion!r}")
         if self.mmr_lambda is not None:
