@@ -20,6 +20,8 @@ from test_rest_upsert import sample_points
 
 import qdrant_aio.grpc_upsert as grpc_upsert
 from qdrant_aio import PointInput, QdrantEngine
+from qdrant_aio.config import CollectionLayout
+from qdrant_aio.query import SearchRequest, build_query
 from qdrant_aio.transport import RemoteTransport
 
 
@@ -36,6 +38,15 @@ class RecordingPoints:
             operation_id=len(self.requests), status=points_pb2.UpdateStatus.Completed
         )
         return points_pb2.PointsOperationResponse(result=result, time=0.0)
+
+    async def Query(self, request: Any, **_: Any) -> Any:  # noqa: N802 - gRPC's name
+        self.requests.append(request)
+        return points_pb2.QueryResponse(result=[], time=0.0)
+
+    async def QueryBatch(self, request: Any, **_: Any) -> Any:  # noqa: N802 - gRPC's name
+        self.requests.append(request)
+        empty = [points_pb2.BatchResult(result=[]) for _ in request.query_points]
+        return points_pb2.QueryBatchResponse(result=empty, time=0.0)
 
 
 @asynccontextmanager
@@ -135,3 +146,27 @@ async def test_a_patched_upsert_gets_the_points_as_given(monkeypatch: pytest.Mon
         )
     assert received == points  # models, for the tracer; qdrant-client converted them
     assert len(service.requests[0].points) == len(points)
+
+
+async def test_search_params_and_read_consistency_reach_grpc_queries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """qdrant-client converts the engine's query arguments (a hybrid search with per-branch
+    search_params, a read consistency; a batch) into its gRPC messages."""
+    layout = CollectionLayout("c", "dense", 3, models.Distance.COSINE, "sparse")
+    request = SearchRequest(
+        dense=[0.1, 0.2, 0.3], sparse=models.SparseVector(indices=[1], values=[1.0]),
+        search_params={"hnsw_ef": 64, "exact": True}, consistency="majority",
+    )
+    async with recording_grpc_client(monkeypatch) as (service, client):
+        engine = QdrantEngine.from_client(client)
+        await engine._query_points("c", build_query(request, layout))
+        (query,) = service.requests
+        assert (query.params.hnsw_ef, query.params.exact) == (64, True)
+        assert [branch.params.hnsw_ef for branch in query.prefetch] == [64, 64]
+        assert query.read_consistency.type == points_pb2.ReadConsistencyType.Majority
+        plain = SearchRequest(dense=[0.1, 0.2, 0.3], consistency=2)
+        await engine._query_batch_points("c", [build_query(plain, layout)] * 2)
+        batch = service.requests[-1]
+        assert batch.read_consistency.factor == 2 and len(batch.query_points) == 2
+        await engine.aclose()
