@@ -251,6 +251,18 @@ async def test_shared_collection_works_both_ways() -> None:
     assert found["payload_keys"] == ["metadata", "metadata_caseless", "page_content"]
 
 
+async def test_your_own_collection_is_read_filtered_and_extended_by_both() -> None:
+    found = await load("your_own_collection").main()
+    assert found["langchain"][0].startswith("Refunds are paid back")
+    assert len(found["langchain"]) == 2
+    assert found["llama_index"][0].startswith("Password resets")
+    assert len(found["llama_index"]) == 2  # the 2024 notes only
+    assert len(found["billing_after_adds"]) == 3
+    assert "Refunds for annual plans are prorated by month." in found["billing_after_adds"]
+    assert len(found["accounts_after_adds"]) == 3
+    assert any(t.startswith("Accounts locked") for t in found["accounts_after_adds"])
+
+
 async def test_migrate_from_langchain_qdrant_serves_the_old_collection(tmp_path: Path) -> None:
     found = await load("migrate_from_langchain_qdrant").main(str(tmp_path))
     assert found["search"] == ["Porridge", "Pancakes"]
