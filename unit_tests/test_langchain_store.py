@@ -1213,3 +1213,32 @@ def test_k_below_one_is_refused_in_the_callers_terms(engine: QdrantEngine) -> No
     fill(store)
     with pytest.raises(InvalidInputError, match="LangChain's k.*got 0"):
         store.similarity_search("x", k=0)
+
+
+def test_class_constructors_pass_other_client_keywords_to_the_client_as_langchain_qdrant() -> None:
+    import httpx
+    from test_query_coalescing import RestOverLocalMode
+
+    class Server(RestOverLocalMode):  # a server's REST answers through httpx's MockTransport
+        async def handle(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/exists"):
+                name = request.url.path.split("/")[2]
+                exists = {"exists": self.local.collection_exists(name)}
+                return httpx.Response(200, json={"result": exists, "status": "ok", "time": 0})
+            return await super().handle(request)
+
+    server = Server()
+    QdrantVectorStore.from_texts(["a fox", "a dog"], EMB, collection_name="c",
+                                 client=server.local, ids=["f", "d"])
+    store = QdrantVectorStore.from_existing_collection(
+        "c", EMB, url="http://qdrant.invalid:6333",
+        transport=httpx.MockTransport(server.handle),  # an httpx keyword, as langchain-qdrant
+        check_compatibility=False,  # a QdrantClient keyword
+    )
+    assert [d.id for d in store.similarity_search("a fox", k=1)] == ["f"]
+    assert any(p.endswith("/points/query") for p in server.paths)
+    store.close()
+    with pytest.raises(TypeError, match="colour"):  # anything else still raises
+        QdrantVectorStore.from_texts(["x"], EMB, colour="red")
+    with pytest.raises(ConfigurationError, match="not both"):
+        QdrantVectorStore.from_texts(["x"], EMB, client=QdrantEngine(), verify=False)

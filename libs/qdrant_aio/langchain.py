@@ -9,10 +9,12 @@ methods work inside a running event loop too.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+import httpx
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
@@ -58,9 +60,30 @@ _CONNECTION_KEYS = (
     "timeout", "host", "path",
 )
 
+# Other keywords of QdrantClient (check_compatibility, headers, grpc_options, pool_size, ...) and
+# of the httpx client it passes the rest to (verify, limits, transport, ...): langchain-qdrant's
+# class constructors pass their **kwargs on to the client. Only these: any other unknown
+# keyword still raises TypeError (an embedded client would silently ignore a typo).
+_CLIENT_KEYWORDS = frozenset(
+    name
+    for function in (AsyncQdrantClient.__init__, httpx.AsyncClient.__init__)
+    for name in inspect.signature(function).parameters
+    if name not in {"self", "kwargs", *_CONNECTION_KEYS}
+)
+
 Client = QdrantEngine | AsyncQdrantClient | QdrantClient
 FilterLike = models.Filter | Mapping[str, Any] | None
 Fusion = Literal["rrf", "dbsf"]
+
+
+def _with_client_keywords(
+    client_options: Mapping[str, Any] | None, store_options: dict[str, Any]
+) -> Mapping[str, Any] | None:
+    """``client_options`` plus the client keywords among ``store_options`` (taken out of them)."""
+    extra = {name: store_options.pop(name) for name in _CLIENT_KEYWORDS & set(store_options)}
+    if not extra:
+        return client_options
+    return {**(client_options or {}), **extra}
 
 
 class QdrantVectorStore(VectorStore):
@@ -848,7 +871,8 @@ class QdrantVectorStore(VectorStore):
                     f"give either client= or connection options, not both (got {sorted(given)})"
                 )
             return engine_for(client), False
-        if set(given) == {"path"}:  # a folder: shared with the other stores that open it
+        if set(given) - {"client_options"} == {"path"}:  # a folder (no client options apply):
+            # shared with the other stores that open it
             return hold_folder_engine(given["path"]), True
         return QdrantEngine(**given), True
 
@@ -889,7 +913,8 @@ class QdrantVectorStore(VectorStore):
         engine, owned = cls._connect(client, {
             "location": location, "url": url, "port": port, "grpc_port": grpc_port,
             "prefer_grpc": prefer_grpc, "https": https, "api_key": api_key, "prefix": prefix,
-            "timeout": timeout, "host": host, "path": path, "client_options": client_options,
+            "timeout": timeout, "host": host, "path": path,
+            "client_options": _with_client_keywords(client_options, store_options),
         })
         try:
             store = cls(engine, collection_name, embedding, batch_size=batch_size, **store_options)
@@ -1026,7 +1051,8 @@ class QdrantVectorStore(VectorStore):
         engine, owned = cls._connect(client, {
             "location": location, "url": url, "port": port, "grpc_port": grpc_port,
             "prefer_grpc": prefer_grpc, "https": https, "api_key": api_key, "prefix": prefix,
-            "timeout": timeout, "host": host, "path": path, "client_options": client_options,
+            "timeout": timeout, "host": host, "path": path,
+            "client_options": _with_client_keywords(client_options, store_options),
         })
         try:
             store = cls(engine, collection_name, embedding, **store_options)
