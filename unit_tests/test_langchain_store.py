@@ -1131,6 +1131,7 @@ def test_sparse_embeddings_property() -> None:
     hybrid = QdrantVectorStore(embedding=EMB, retrieval_mode="hybrid", sparse_embedding=encoder)
     assert hybrid.sparse_embeddings is encoder
     assert isinstance(QdrantVectorStore(retrieval_mode="sparse").sparse_embeddings, Bm25Encoder)
+    assert QdrantVectorStore(embedding=EMB, sparse_embedding=encoder).sparse_embeddings is encoder
     with pytest.raises(ValueError, match="no sparse embeddings"):
         QdrantVectorStore(embedding=EMB).sparse_embeddings  # noqa: B018
 

@@ -251,14 +251,17 @@ class QdrantVectorStore(VectorStore):
 
     @property
     def sparse_embeddings(self) -> Any:
-        """The sparse encoder of a sparse or hybrid store (the built-in BM25 unless one was
-        given); ``ConfigurationError`` (a ``ValueError``, as langchain-qdrant raises) for a
-        dense store."""
-        if self._sparse is None:
-            raise ConfigurationError(
-                "a dense store has no sparse embeddings; use retrieval_mode SPARSE or HYBRID"
-            )
-        return self._sparse.encoder
+        """The sparse encoder: of a sparse or hybrid store (the built-in BM25 unless one was
+        given), or the one a dense store was given; else ``ConfigurationError`` (a
+        ``ValueError``, as langchain-qdrant raises)."""
+        if self._sparse is not None:
+            return self._sparse.encoder
+        if self.sparse_embedding is not None:
+            return self.sparse_embedding
+        raise ConfigurationError(
+            "this dense store has no sparse embeddings; give sparse_embedding= or use "
+            "retrieval_mode SPARSE or HYBRID"
+        )
 
     @property
     def collection_spec(self) -> CollectionSpec:
