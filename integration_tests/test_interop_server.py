@@ -6,6 +6,8 @@
 * Collections written on the server by langchain-qdrant 1.1.0 and by
   llama-index-vector-stores-qdrant 0.10.4 are read (search, filters, ids, deletes) through both
   adapters, and what the adapters write there stays readable by the package that made it.
+* A collection of flat payloads (a script's own: text under "text", metadata beside it) is read,
+  filtered and extended by both adapters.
 
 Skipped, with the reason shown, where no server is available (see ``conftest.py``).
 """
@@ -347,3 +349,46 @@ def test_a_llama_index_vector_stores_qdrant_collection_through_both_adapters(
     lc.delete(filter={"family": "fruit"})
     assert {n.node_id for n in public.get_nodes()} == {UUIDS[1], UUIDS[3]}
     assert rest_client.count(collection_name).count == 2
+
+
+# ---------------------------------------------------------------------- flat payloads
+
+
+def test_a_collection_of_flat_payloads_through_both_adapters(
+    server: QdrantEngine, qdrant_url: str, qdrant_api_key: str | None, collection_name: str
+) -> None:
+    """A collection a script of one's own filled (text under "text", metadata beside it) is
+    read, filtered and extended by both adapters; new points keep the metadata at the top."""
+    from qdrant_client import models
+
+    client = QdrantClient(url=qdrant_url, api_key=qdrant_api_key)
+    try:
+        client.create_collection(collection_name, vectors_config=models.VectorParams(
+            size=8, distance=models.Distance.COSINE
+        ))
+        client.upsert(collection_name, wait=True, points=[
+            models.PointStruct(id=UUIDS[i], vector=vector(text), payload={"text": text, **meta})
+            for i, (text, meta) in enumerate(zip(TEXTS, METADATAS, strict=True))
+        ])
+        lc = LangChainStore(client=server, collection_name=collection_name, embedding=EMB)
+        li = LlamaIndexStore(collection_name, engine=server)
+        (doc,) = lc.similarity_search(TEXTS[2], k=1)
+        assert (doc.id, doc.page_content, doc.metadata) == (UUIDS[2], TEXTS[2], METADATAS[2])
+        assert {d.id for d in lc.similarity_search("x", k=4, filter={"family": "strings"})} == {
+            UUIDS[0], UUIDS[1]
+        }
+        found = li.query(VectorStoreQuery(query_embedding=vector("x"), similarity_top_k=4,
+                                          filters=STRINGS))
+        assert set(found.ids or []) == {UUIDS[0], UUIDS[1]}
+        lc.add_texts(["harps have pedals"], [{"family": "strings"}], ids=["harp"])
+        li.add([TextNode(id_="viola", text="violas are alto", metadata={"family": "strings"},
+                         embedding=vector("violas are alto"))])
+        assert {n.node_id for n in li.get_nodes(filters=STRINGS)} == {
+            UUIDS[0], UUIDS[1], "harp", "viola"
+        }
+        from qdrant_aio.ids import point_id_for
+
+        (harp,) = client.retrieve(collection_name, [point_id_for("harp")])
+        assert harp.payload is not None and harp.payload["family"] == "strings"
+    finally:
+        client.close()

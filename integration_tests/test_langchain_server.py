@@ -7,6 +7,9 @@
 * Hybrid mode with the built-in BM25 on the server: server-side RRF/DBSF equal to the fusion of
   the store's own dense and sparse result lists, filters inside every branch, a rare term only
   the sparse branch can find, and Qdrant's native MMR (relevance, diversity, ``fetch_k``, filter).
+* langchain-qdrant's options: ``construct_instance`` with ``client_options``, ``vector_params``
+  and ``sparse_vector_params`` shaping the collection, per-search ``search_params`` and
+  ``consistency``, MMR with scores.
 
 Skipped, with the reason shown, where no server is available (see ``conftest.py``).
 """
@@ -383,3 +386,48 @@ async def test_mmr_applies_the_filter(mmr_store: QdrantVectorStore) -> None:
         "the query", k=5, fetch_k=5, lambda_mult=0.5, filter={"group": "other"}
     )
     assert [d.id for d in others] == ["different", "orthogonal"]
+
+
+# ---------------------------------------------------------------- langchain-qdrant's options
+
+
+def test_construct_instance_vector_params_search_params_and_consistency_on_a_server(
+    qdrant_url: str, qdrant_api_key: str | None, collection_name: str
+) -> None:
+    """langchain-qdrant's ways of shaping a collection and a search, against the server."""
+    store = QdrantVectorStore.construct_instance(
+        EMB, RetrievalMode.HYBRID, collection_name=collection_name,
+        client_options={
+            "url": qdrant_url, "api_key": qdrant_api_key, "check_compatibility": False,
+        },
+        vector_params={"on_disk": True, "hnsw_config": models.HnswConfigDiff(m=8)},
+        sparse_vector_params={"modifier": models.Modifier.IDF,
+                              "index": models.SparseIndexParams(on_disk=True)},
+    )
+    client = QdrantClient(url=qdrant_url, api_key=qdrant_api_key)
+    try:
+        assert not client.collection_exists(collection_name)  # created by the first add
+        store.add_texts(TEXTS, METADATAS, ids=IDS)
+        params = client.get_collection(collection_name).config.params
+        assert isinstance(params.vectors, dict)
+        dense = params.vectors["dense"]
+        assert dense.on_disk is True and dense.hnsw_config is not None
+        assert dense.hnsw_config.m == 8
+        sparse = (params.sparse_vectors or {})["sparse"]
+        assert sparse.modifier == models.Modifier.IDF
+        assert sparse.index is not None and sparse.index.on_disk is True
+        plain = [d.id for d in store.similarity_search(TEXTS[1], k=2)]
+        for read in (
+            {"search_params": models.SearchParams(hnsw_ef=64, exact=True)},
+            {"consistency": models.ReadConsistencyType.MAJORITY},
+            {"search_params": {"exact": True}, "consistency": 1},
+        ):
+            assert [d.id for d in store.similarity_search(TEXTS[1], k=2, **read)] == plain
+        picks = store.max_marginal_relevance_search_with_score_by_vector(
+            EMB.embed_query(TEXTS[1]), k=2, fetch_k=4, consistency="all"
+        )
+        assert picks[0][0].id == plain[0] and len(picks) == 2
+    finally:
+        store.delete_collection()
+        store.close()
+        client.close()
