@@ -573,6 +573,36 @@ class LlamaIndexVectorStoreConformance:
         assert mmr(0.5) == ["x1", "y"]  # the near-duplicate x2 gives way
         assert mmr(None) == mmr(0.5)
 
+        # LlamaIndex's own way: a retriever passes it as a keyword (vector_store_kwargs), which
+        # wins over the query's field, as in llama-index-core's SimpleVectorStore.
+        def by_keyword(threshold: float) -> list[str]:
+            return vector_store.query(VectorStoreQuery(
+                query_embedding=[1.0, 0.2, 0.0], similarity_top_k=2,
+                mode=VectorStoreQueryMode.MMR, mmr_threshold=0.5,
+            ), mmr_threshold=threshold).ids or []
+
+        assert by_keyword(1.0) == ["x1", "x2"] and by_keyword(0.5) == ["x1", "y"]
+        index = VectorStoreIndex.from_vector_store(vector_store, embed_model=MockEmbedding(3))
+        retriever = index.as_retriever(
+            similarity_top_k=2, vector_store_query_mode="mmr",
+            vector_store_kwargs={"mmr_threshold": 1.0},
+        )
+        assert len(retriever.retrieve("anything")) == 2
+
+    def test_search_params_and_consistency_are_taken_as_there(
+        self, vector_store: QdrantVectorStore
+    ) -> None:
+        vector_store.add(corpus_nodes())
+        plain = vector_store.query(ask("cats")).ids
+        for read in (
+            {"search_params": models.SearchParams(hnsw_ef=32, exact=True)},
+            {"search_params": {"exact": True}, "consistency": "majority"},
+        ):
+            assert vector_store.query(ask("cats"), **read).ids == plain
+        with pytest.raises(InvalidInputError, match="consistency"):
+            vector_store.query(ask("cats"), consistency=0)
+        assert len(vector_store.get_nodes(None, None, 2)) == 2  # limit, third as there
+
     @pytest.mark.parametrize(
         "mode",
         [VectorStoreQueryMode.SEMANTIC_HYBRID, VectorStoreQueryMode.SVM,
@@ -627,8 +657,8 @@ class LlamaIndexVectorStoreConformance:
 
     def test_unknown_query_option_raises(self, vector_store: QdrantVectorStore) -> None:
         vector_store.add(corpus_nodes())
-        with pytest.raises(InvalidInputError, match="search_params"):
-            vector_store.query(ask("cats"), search_params={"hnsw_ef": 8})
+        with pytest.raises(InvalidInputError, match="search_parameters"):
+            vector_store.query(ask("cats"), search_parameters={"hnsw_ef": 8})
         with pytest.raises(InvalidInputError, match="qdrant_filters"):
             vector_store.query(ask("cats"), qdrant_filters={"must": []})
 

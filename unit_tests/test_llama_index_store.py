@@ -838,3 +838,12 @@ def test_parse_to_query_result_reads_points_of_any_layout_with_their_embedding()
         stored
     )
     engine_for(client).close()
+
+
+def test_an_empty_client_kwargs_is_accepted_with_a_client() -> None:
+    client = QdrantClient(":memory:")
+    store = QdrantVectorStore(new_name(), client=client, client_kwargs={})
+    assert store.engine is engine_for(client)
+    with pytest.raises(ConfigurationError, match="one connection"):
+        QdrantVectorStore(new_name(), client=client, client_kwargs={"timeout": 3})
+    engine_for(client).close()

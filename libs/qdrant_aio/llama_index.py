@@ -96,7 +96,10 @@ _SERIALISED_CONSTANTS = {"stores_text": True, "is_embedding_query": True}
 _LEGACY_REF_DOC_KEY = "doc_id"
 # Nodes checked per job of the up-front pass of an add (their vectors converted together).
 CHECK_CHUNK = 32
-_QUERY_OPTIONS = ("qdrant_filters", "score_threshold", "mmr_prefetch_k", "mmr_prefetch_factor")
+_QUERY_OPTIONS = (
+    "qdrant_filters", "score_threshold", "mmr_threshold", "mmr_prefetch_k", "mmr_prefetch_factor",
+    "search_params", "consistency",
+)
 
 
 class _CallableSparseEncoder:
@@ -635,7 +638,6 @@ class QdrantVectorStore(BasePydanticVectorStore):
         self,
         node_ids: list[str] | None = None,
         filters: MetadataFilters | None = None,
-        *,
         limit: int | None = None,
     ) -> list[BaseNode]:
         """Nodes by id, by metadata filter, or both (their intersection), with embeddings.
@@ -668,11 +670,10 @@ class QdrantVectorStore(BasePydanticVectorStore):
         self,
         node_ids: list[str] | None = None,
         filters: MetadataFilters | None = None,
-        *,
         limit: int | None = None,
     ) -> list[BaseNode]:
         """Sync twin of :meth:`aget_nodes`."""
-        return run_sync(self.aget_nodes(node_ids, filters, limit=limit))
+        return run_sync(self.aget_nodes(node_ids, filters, limit))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Search in one request; see the module doc for the modes and hybrid parameters.
@@ -680,8 +681,11 @@ class QdrantVectorStore(BasePydanticVectorStore):
         ``query.doc_ids`` (source documents), ``query.node_ids``, ``query.filters`` and the raw
         ``qdrant_filters=`` keyword (a ``qdrant_client.models.Filter``) are combined with AND;
         empty ``doc_ids`` / ``node_ids`` lists restrict nothing (LlamaIndex's convention).
-        Other keywords: ``score_threshold`` (raw Qdrant score), ``mmr_prefetch_k`` or
-        ``mmr_prefetch_factor`` (MMR candidates). Similarities are Qdrant's scores (cosine
+        Other keywords: ``score_threshold`` (raw Qdrant score), ``mmr_threshold`` (MMR's weight
+        of relevance, as a retriever's ``vector_store_kwargs`` pass it; it wins over
+        ``query.mmr_threshold``), ``mmr_prefetch_k`` or ``mmr_prefetch_factor`` (MMR
+        candidates), ``search_params`` (a ``models.SearchParams`` or a dict of its fields) and
+        ``consistency`` (read consistency). Similarities are Qdrant's scores (cosine
         similarity for the default distance; fused scores for hybrid). A missing collection
         (before the first ``add``, after ``clear``) gives an empty result.
         """
@@ -785,11 +789,20 @@ class QdrantVectorStore(BasePydanticVectorStore):
         """The SearchRequest fields of ``query`` except its filter (raises on a bad mode)."""
         mode = VectorStoreQueryMode(query.mode)
         k = query.similarity_top_k
-        search: dict[str, Any] = {"score_threshold": options.get("score_threshold")}
+        search: dict[str, Any] = {
+            "score_threshold": options.get("score_threshold"),
+            "search_params": options.get("search_params"),
+            "consistency": options.get("consistency"),
+        }
         if mode is VectorStoreQueryMode.DEFAULT:
             search.update(dense=self._query_embedding(query, mode), limit=k)
         elif mode is VectorStoreQueryMode.MMR:
-            lambda_mult = query.mmr_threshold if query.mmr_threshold is not None else 0.5
+            # llama-index's retrievers pass it as a keyword (vector_store_kwargs), as its own
+            # SimpleVectorStore reads it; a VectorStoreQuery may carry it too.
+            lambda_mult = next(
+                (t for t in (options.get("mmr_threshold"), query.mmr_threshold) if t is not None),
+                0.5,
+            )
             candidates = options.get("mmr_prefetch_k")
             if candidates is None:
                 factor = options.get("mmr_prefetch_factor", self.mmr_prefetch_factor)
@@ -1066,7 +1079,8 @@ def _connect(
         "engine": engine, "client": client, "aclient": aclient, "url": url, "api_key": api_key,
         "location": location, "path": path, "client_kwargs": client_kwargs,
     }
-    present = sorted(k for k, v in given.items() if v is not None)
+    # An empty client_kwargs says nothing (llama-index-vector-stores-qdrant's to_dict has one).
+    present = sorted(k for k, v in given.items() if v is not None and v != {})
     if engine is not None or client is not None or aclient is not None:
         objects = {"engine", "client", "aclient"}
         extra = [k for k in present if k not in objects]
@@ -1087,10 +1101,10 @@ def _connect(
         chosen = client if client is not None else aclient
         assert chosen is not None
         return engine_for(chosen), False
-    if client_kwargs is not None and url is None and location in (None, ":memory:"):
+    if client_kwargs and url is None and location in (None, ":memory:"):
         raise ConfigurationError("client_kwargs need a server url")
     retry = RetryPolicy(max_attempts=max_retries) if max_retries is not None else None
-    if path is not None and url is None and location is None and client_kwargs is None:
+    if path is not None and url is None and location is None and not client_kwargs:
         # A folder: shared with the other stores that open it (the first one's retry applies).
         return hold_folder_engine(path, retry=retry), True
     created = QdrantEngine(
