@@ -42,6 +42,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 import qdrant_aio.llama_index as adapter
 from qdrant_aio import (
     ConfigurationError,
+    DimensionMismatchError,
     InvalidInputError,
     PointInput,
     QdrantEngine,
@@ -159,7 +160,7 @@ def test_dense_and_sparse_config_set_the_new_collection() -> None:
     store = QdrantVectorStore(
         "c", engine=engine, enable_hybrid=True,
         dense_config=models.VectorParams(
-            size=8, distance=models.Distance.DOT, on_disk=True,
+            size=len(corpus_nodes()[0].get_embedding()), distance=models.Distance.DOT, on_disk=True,
             hnsw_config=models.HnswConfigDiff(m=8),
         ),
         sparse_config=models.SparseVectorParams(
@@ -174,6 +175,12 @@ def test_dense_and_sparse_config_set_the_new_collection() -> None:
     sparse = create["sparse_vectors_config"]["sparse"]
     assert sparse.modifier == models.Modifier.IDF
     assert (sparse.index.full_scan_threshold, sparse.index.on_disk) == (100, True)
+    sized = QdrantVectorStore("e", engine=engine, dense_config=models.VectorParams(
+        size=5, distance=models.Distance.COSINE,
+    ))
+    with pytest.raises(DimensionMismatchError, match="expected 5, got"):
+        sized.add(corpus_nodes())  # the nodes must fit the size given
+    assert not engine.collection_exists("e")
     with pytest.raises(ConfigurationError, match="datatypes"):
         QdrantVectorStore("d", engine=engine, dense_config=models.VectorParams(
             size=8, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16,

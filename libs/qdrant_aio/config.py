@@ -55,7 +55,8 @@ def parse_distance(value: models.Distance | str | None) -> models.Distance | Non
 def dense_vector_options(
     params: models.VectorParams | Mapping[str, Any] | None, what: str
 ) -> dict[str, Any]:
-    """The options a dense vector's parameters set, by :class:`CollectionSpec` field name.
+    """The options a dense vector's parameters set, by :class:`CollectionSpec` field name, and
+    its ``size`` when a ``VectorParams`` gives one.
 
     ``params`` is LlamaIndex's ``dense_config`` or langchain-qdrant's ``vector_params`` (a dict
     of ``VectorParams`` fields, checked here). The size always comes from the embeddings, so a
@@ -75,6 +76,7 @@ def dense_vector_options(
     if params.multivector_config is not None or params.datatype is not None:
         raise ConfigurationError(f"{what}: multivectors and datatypes are not supported")
     options = {
+        "size": params.size if "size" in given else None,  # LlamaIndex's: nodes must fit it
         "distance": params.distance if "distance" in given else None,
         "on_disk": params.on_disk,
         "hnsw_config": params.hnsw_config,
