@@ -487,3 +487,25 @@ def test_llama_index_text_key_names_the_text_of_flat_payloads() -> None:
     assert (node.get_content(), node.metadata) == ("hello", {"lang": "en"})
     assert LlamaIndexStore.from_dict(store.to_dict(), client=client).text_key == "body"
     engine_for(client).close()
+
+
+def test_text_beside_a_metadata_object_is_read_by_both_adapters() -> None:
+    client = QdrantClient(":memory:")
+    client.create_collection(
+        "nested", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE)
+    )
+    client.upsert("nested", points=[
+        models.PointStruct(id=PUBLIC_IDS[i], vector=vector(text),
+                           payload={"text": text, "metadata": meta})
+        for i, (text, meta) in enumerate(zip(TEXTS, METADATAS, strict=True))
+    ])
+    lc = LangChainStore(client=client, collection_name="nested", embedding=EMB)
+    assert lc.similarity_search(TEXTS[1], k=1) == [
+        Document(page_content=TEXTS[1], metadata=METADATAS[1], id=PUBLIC_IDS[1])
+    ]
+    li = LlamaIndexStore("nested", client=client)
+    red_nodes = li.get_nodes(filters=filter_red())  # metadata.colour, as in the own layout
+    assert {(n.node_id, n.get_content()) for n in red_nodes} == {
+        (PUBLIC_IDS[0], TEXTS[0]), (PUBLIC_IDS[2], TEXTS[2])
+    }
+    engine_for(client).close()

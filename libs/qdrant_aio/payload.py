@@ -279,6 +279,8 @@ def read_payload(payload: Mapping[str, Any], layout: PayloadLayout) -> StoredCon
             ref_doc_id=_legacy_ref_doc_id(payload),
         )
     text = payload.get(layout.content_key)
+    if text is None:  # {"text": ..., "metadata": {...}}, as many a script writes it
+        text = payload.get(layout.flat_text_key)
     stored_metadata = payload.get(layout.metadata_key)
     ref = payload.get(layout.ref_doc_id_key)
     extras = payload.get(layout.node_key)
