@@ -1243,3 +1243,9 @@ def test_class_constructors_pass_other_client_keywords_to_the_client_as_langchai
         QdrantVectorStore.from_texts(["x"], EMB, colour="red")
     with pytest.raises(ConfigurationError, match="not both"):
         QdrantVectorStore.from_texts(["x"], EMB, client=QdrantEngine(), verify=False)
+
+
+def test_add_texts_takes_batch_size_fourth_as_langchain_qdrant(engine: QdrantEngine) -> None:
+    store = store_on(engine)
+    assert store.add_texts(["a", "b", "c"], None, ["x", "y", "z"], 1) == ["x", "y", "z"]
+    assert asyncio.run(store.aadd_texts(["d"], None, ["w"], 1)) == ["w"]

@@ -455,10 +455,11 @@ class QdrantVectorStore(VectorStore):
         texts: Iterable[str],
         metadatas: Iterable[Mapping[str, Any] | None] | None = None,
         ids: Iterable[str | int | None] | None = None,
+        batch_size: int | None = None,
         **kwargs: Any,
     ) -> list[str]:
         """Sync twin of :meth:`aadd_texts`."""
-        return run_sync(self.aadd_texts(texts, metadatas, ids, **kwargs))
+        return run_sync(self.aadd_texts(texts, metadatas, ids, batch_size, **kwargs))
 
     async def aadd_documents(
         self, documents: Iterable[Document], ids: Iterable[str | None] | None = None,
