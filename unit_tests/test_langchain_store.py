@@ -1249,3 +1249,16 @@ def test_add_texts_takes_batch_size_fourth_as_langchain_qdrant(engine: QdrantEng
     store = store_on(engine)
     assert store.add_texts(["a", "b", "c"], None, ["x", "y", "z"], 1) == ["x", "y", "z"]
     assert asyncio.run(store.aadd_texts(["d"], None, ["w"], 1)) == ["w"]
+
+
+def test_langchain_qdrant_vector_name_constants_keep_their_meaning() -> None:
+    emb = DeterministicFakeEmbedding(size=4)
+    store = QdrantVectorStore.from_texts(
+        ["a fox"], emb, retrieval_mode="hybrid",
+        vector_name=QdrantVectorStore.VECTOR_NAME,
+        sparse_vector_name=QdrantVectorStore.SPARSE_VECTOR_NAME,
+    )
+    layout = asyncio.run(store._alayout())
+    assert layout is not None
+    assert (layout.dense_name, layout.sparse_name) == ("dense", "langchain-sparse")
+    store.close()

@@ -128,6 +128,10 @@ class QdrantVectorStore(VectorStore):
 
     CONTENT_KEY: str = "page_content"
     METADATA_KEY: str = "metadata"
+    # langchain-qdrant's names, for code that passes them: "" means the collection's own dense
+    # vector ("dense" for a new one); "langchain-sparse" names a sparse vector as there.
+    VECTOR_NAME: str = ""
+    SPARSE_VECTOR_NAME: str = "langchain-sparse"
 
     def __init__(
         self,
