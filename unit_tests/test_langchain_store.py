@@ -1241,7 +1241,7 @@ def test_class_constructors_pass_other_client_keywords_to_the_client_as_langchai
     store.close()
     with pytest.raises(TypeError, match="colour"):  # anything else still raises
         QdrantVectorStore.from_texts(["x"], EMB, colour="red")
-    with pytest.raises(ConfigurationError, match="not both"):
+    with pytest.raises(ConfigurationError, match=r"not both \(got \['verify'\]\)"):
         QdrantVectorStore.from_texts(["x"], EMB, client=QdrantEngine(), verify=False)
 
 

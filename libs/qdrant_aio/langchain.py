@@ -875,8 +875,11 @@ class QdrantVectorStore(VectorStore):
         given = {k: v for k, v in connection.items() if v is not None}
         if client is not None:
             if given:
+                # Name what was given: client keywords arrive inside client_options.
+                names = {*given, *(given.get("client_options") or ())} - {"client_options"}
                 raise ConfigurationError(
-                    f"give either client= or connection options, not both (got {sorted(given)})"
+                    "give either client= or connection options, not both "
+                    f"(got {sorted(names) or ['client_options']})"
                 )
             return engine_for(client), False
         if set(given) - {"client_options"} == {"path"}:  # a folder (no client options apply):
