@@ -841,15 +841,23 @@ class QdrantEngine:
             )
         if ids is not None and len(ids) == 0:
             return
-        selector = combine_filters(
-            ids_filter(await self.apoint_ids(ids)) if ids is not None else None, filter
-        )
-        assert selector is not None
+        points_selector: models.PointIdsList | models.FilterSelector
+        if filter is None:
+            # Ids alone are a list of ids, not a `has_id` filter: embedded, a filter is tested
+            # against every stored point (~0.25 s at 20,000 points), a list only touches its own.
+            assert ids is not None
+            points_selector = models.PointIdsList(points=list(await self.apoint_ids(ids)))
+        else:
+            selector = combine_filters(
+                ids_filter(await self.apoint_ids(ids)) if ids is not None else None, filter
+            )
+            assert selector is not None
+            points_selector = models.FilterSelector(filter=selector)
         try:
             await self._call(
                 "delete",
                 collection_name=collection_name,
-                points_selector=models.FilterSelector(filter=selector),
+                points_selector=points_selector,
                 wait=True,
             )
         except CollectionNotFoundError:

@@ -652,14 +652,20 @@ class QdrantVectorStore(BasePydanticVectorStore):
         if ids is not None and not ids:
             return []
         legacy = await self._uses_legacy_layout()
-        selector = combine_filters(
-            ids_filter(await self.engine.apoint_ids(ids)) if ids is not None else None,
-            await self._metadata_filter(filters, legacy),
-        )
-        hits = await self._scroll(selector, limit)
-        if ids is not None:
-            rank = {node_id: index for index, node_id in enumerate(ids)}
-            hits.sort(key=lambda hit: rank.get(hit.id, len(rank)))
+        if ids is not None and filters is None:
+            # Ids alone are fetched, not scrolled with a `has_id` filter: embedded, a filter is
+            # tested against every stored point; a fetch only reads the points asked for.
+            hits = await self.engine.aretrieve(self.collection_name, ids, with_vectors=True)
+            hits = hits[:limit]
+        else:
+            selector = combine_filters(
+                ids_filter(await self.engine.apoint_ids(ids)) if ids is not None else None,
+                await self._metadata_filter(filters, legacy),
+            )
+            hits = await self._scroll(selector, limit)
+            if ids is not None:
+                rank = {node_id: index for index, node_id in enumerate(ids)}
+                hits.sort(key=lambda hit: rank.get(hit.id, len(rank)))
         layout = self._layout
         return [
             node_from_payload(h.id, h.payload, layout, embedding=self._dense_of(h.vector))
