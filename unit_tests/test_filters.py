@@ -18,6 +18,8 @@ from qdrant_client import QdrantClient, models
 
 from qdrant_aio.errors import InvalidFilterError
 from qdrant_aio.filters import (
+    all_of,
+    any_of,
     combine_filters,
     field_equals_any,
     ids_filter,
@@ -520,3 +522,28 @@ def test_like_does_not_use_token_match() -> None:
     # match.text is a token match in Qdrant; LIKE must be an exact substring match.
     dumped = translate_dict_filter({"code": {"$like": "%123%"}}).model_dump(exclude_none=True)
     assert dumped == {"must": [{"key": "metadata.code", "match": {"substring": "123"}}]}
+
+
+def test_nested_and_or_are_spliced_only_where_the_meaning_is_kept(client: QdrantClient) -> None:
+    a, b, c, d = (
+        models.FieldCondition(key=f"metadata.{k}", match=models.MatchValue(value=v))
+        for k, v in (("author", "alice"), ("year", 2020), ("published", True), ("author", "bob"))
+    )
+    assert all_of([all_of([a, b]), c]) == models.Filter(must=[a, b, c])
+    assert any_of([any_of([a, d]), c]) == models.Filter(should=[a, d, c])
+    # Not spliced: another clause beside the list, an OR inside an AND (and the reverse), and
+    # an empty `should`, which means "no constraint" (splicing it away would change an OR).
+    mixed = models.Filter(must=[a], must_not=[b])
+    assert all_of([mixed, c]) == models.Filter(must=[mixed, c])
+    assert all_of([any_of([a, d]), c]) == models.Filter(must=[models.Filter(should=[a, d]), c])
+    assert any_of([all_of([a, b]), c]) == models.Filter(should=[models.Filter(must=[a, b]), c])
+    empty_or = models.Filter(should=[])
+    assert any_of([empty_or, c]) == models.Filter(should=[empty_or, c])
+    assert _matched(client, as_top(all_of([all_of([a, b]), c]))) == _matched(
+        client, models.Filter(must=[models.Filter(must=[a, b]), c])
+    )
+
+
+def as_top(condition: models.Condition) -> models.Filter:
+    assert isinstance(condition, models.Filter)
+    return condition

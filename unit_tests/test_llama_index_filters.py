@@ -421,3 +421,22 @@ def test_rejects_other_inputs() -> None:
 def test_literal_keys_are_quoted() -> None:
     translated = translate_metadata_filters(group(f("a.b", "x")), metadata_key="metadata")
     assert 'metadata."a.b"' in repr(translated)
+
+
+def test_and_of_leaves_is_one_flat_list_with_value_tests_first() -> None:
+    # Embedded, each point's filter is checked in Python, an AND stopping at its first false
+    # condition: one flat list, value tests before the "not a list" guards, fails most points
+    # at the first condition (the semantics are the tests above).
+    translated = translate_metadata_filters(
+        group(f("group", 3), f("tag", ["beta", "gamma"], FilterOperator.IN)),
+        metadata_key="metadata",
+    )
+    assert translated.should is None and translated.must_not is None
+    assert isinstance(translated.must, list)
+    kinds = [type(c).__name__ for c in translated.must]
+    assert kinds == [
+        "FieldCondition", "IsEmptyCondition", "FieldCondition", "IsEmptyCondition"
+    ]
+    assert [c.key for c in translated.must if isinstance(c, models.FieldCondition)] == [
+        "metadata.group", "metadata.tag"
+    ]

@@ -129,11 +129,33 @@ def literal_metadata_field(key: str, metadata_key: str) -> str:
 # --- combinators -------------------------------------------------------------------------------
 
 
+_CLAUSES = ("must", "should", "must_not", "min_should")
+
+
+def _spliced(conditions: Sequence[models.Condition], clause: str) -> list[models.Condition]:
+    """``conditions``, with each nested filter that has nothing but a non-empty ``clause`` list
+    replaced by that list: ``(a AND b) AND c`` is ``a AND b AND c``. A flat list is smaller on
+    the wire and, embedded, tested in one short-circuiting pass per point. (An empty list is
+    kept: an empty ``should`` means "no constraint", not "no alternative".)"""
+    flat: list[models.Condition] = []
+    for condition in conditions:
+        inner = getattr(condition, clause) if isinstance(condition, models.Filter) else None
+        if isinstance(inner, list) and inner and all(
+            getattr(condition, other) is None for other in _CLAUSES if other != clause
+        ):
+            flat.extend(inner)
+        else:
+            flat.append(condition)
+    return flat
+
+
 def all_of(conditions: Sequence[models.Condition]) -> models.Condition:
     """AND of the conditions."""
     if not conditions:
         raise InvalidFilterError("an AND of no conditions")
-    return conditions[0] if len(conditions) == 1 else models.Filter(must=list(conditions))
+    if len(conditions) == 1:
+        return conditions[0]
+    return models.Filter(must=_spliced(conditions, "must"))
 
 
 def any_of(conditions: Sequence[models.Condition]) -> models.Condition:
@@ -141,7 +163,9 @@ def any_of(conditions: Sequence[models.Condition]) -> models.Condition:
     if not conditions:
         # Qdrant treats an empty `should` as "no constraint": never emit one.
         raise InvalidFilterError("an OR of no conditions")
-    return conditions[0] if len(conditions) == 1 else models.Filter(should=list(conditions))
+    if len(conditions) == 1:
+        return conditions[0]
+    return models.Filter(should=_spliced(conditions, "should"))
 
 
 def none_of(conditions: Sequence[models.Condition]) -> models.Filter:

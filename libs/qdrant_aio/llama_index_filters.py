@@ -88,8 +88,10 @@ def _values(value: object) -> list[Scalar]:
 
 
 def _scalar_field(path: str, condition: models.Condition) -> models.Condition:
-    # Qdrant would match a list through any element; Python compares the whole list.
-    return all_of([not_list_condition(path), condition])
+    # Qdrant would match a list through any element; Python compares the whole list. The value
+    # test goes first: embedded, an AND stops at its first false condition, and most points
+    # fail the value test.
+    return all_of([condition, not_list_condition(path)])
 
 
 def _equals(path: str, value: object) -> models.Condition:
