@@ -317,7 +317,9 @@ def hit_from_point(point: models.ScoredPoint | models.Record) -> Hit:
     if isinstance(original, str) and _maps_to(original, point.id):
         del payload[ORIGINAL_ID_KEY]
         external = original
-    score = getattr(point, "score", None)
+    # A Record has no score, and getattr(record, "score", None) costs pydantic a raised and
+    # caught AttributeError (~2 us a point, most of the conversion): it is not asked.
+    score = None if isinstance(point, models.Record) else getattr(point, "score", None)
     return Hit(
         id=external,
         point_id=point.id if isinstance(point.id, (int, str)) else str(point.id),
