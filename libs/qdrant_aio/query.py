@@ -131,7 +131,7 @@ def _read_consistency(value: object) -> models.ReadConsistency:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per point read, and a frozen init is slower
 class Hit:
     """A point as the stores see it: its original id, score (None for plain reads) and payload."""
 
