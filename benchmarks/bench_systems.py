@@ -78,12 +78,37 @@ class System:
     async def query(self, vector: list[float], k: int) -> list[int]:
         raise NotImplementedError
 
+    async def query_filtered(self, vector: list[float], k: int, group: int) -> list[int]:
+        """``query`` among the documents whose metadata ``"group"`` is ``group``."""
+        raise NotImplementedError
+
+    async def fetch(self, ids: list[str]) -> list[int]:
+        """The document indices of the stored documents among ``ids``."""
+        raise NotImplementedError
+
+    async def delete(self, ids: list[str]) -> None:
+        raise NotImplementedError
+
     async def teardown(self) -> None:
         """Drop the collection and close what this system opened (untimed)."""
 
 
 def _doc_index(metadata: Any) -> int:
     return int(metadata["i"])
+
+
+def _group_filter(group: int) -> models.Filter:
+    """The payload filter on ``metadata.group``, for the systems that take a Qdrant filter."""
+    return models.Filter(must=[
+        models.FieldCondition(key="metadata.group", match=models.MatchValue(value=group))
+    ])
+
+
+def _group_filters(group: int) -> Any:
+    """The same filter as LlamaIndex ``MetadataFilters``."""
+    from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+
+    return MetadataFilters(filters=[MetadataFilter(key="group", value=group)])
 
 
 def _text_nodes(dataset: Dataset) -> list[Any]:
@@ -110,6 +135,21 @@ class LangChainStore(System):
         docs = await self.store.asimilarity_search_by_vector(vector, k=k)
         return [_doc_index(d.metadata) for d in docs]
 
+    def group_filter(self, group: int) -> Any:
+        return _group_filter(group)
+
+    async def query_filtered(self, vector: list[float], k: int, group: int) -> list[int]:
+        docs = await self.store.asimilarity_search_by_vector(
+            vector, k=k, filter=self.group_filter(group)
+        )
+        return [_doc_index(d.metadata) for d in docs]
+
+    async def fetch(self, ids: list[str]) -> list[int]:
+        return [_doc_index(d.metadata) for d in await self.store.aget_by_ids(ids)]
+
+    async def delete(self, ids: list[str]) -> None:
+        await self.store.adelete(ids)
+
 
 class LlamaIndexStore(System):
     """Ingest and query of a LlamaIndex vector store (``self.store``; ``self.nodes`` to add)."""
@@ -128,6 +168,20 @@ class LlamaIndexStore(System):
             VectorStoreQuery(query_embedding=vector, similarity_top_k=k)
         )
         return [_doc_index(node.metadata) for node in result.nodes or []]
+
+    async def query_filtered(self, vector: list[float], k: int, group: int) -> list[int]:
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        result = await self.store.aquery(VectorStoreQuery(
+            query_embedding=vector, similarity_top_k=k, filters=_group_filters(group)
+        ))
+        return [_doc_index(node.metadata) for node in result.nodes or []]
+
+    async def fetch(self, ids: list[str]) -> list[int]:
+        return [_doc_index(node.metadata) for node in await self.store.aget_nodes(ids)]
+
+    async def delete(self, ids: list[str]) -> None:
+        await self.store.adelete_nodes(ids)
 
 
 class RawClient(System):
@@ -177,6 +231,22 @@ class RawClient(System):
         )
         return [_doc_index(p.payload["metadata"]) for p in response.points if p.payload]
 
+    async def query_filtered(self, vector: list[float], k: int, group: int) -> list[int]:
+        response = await self.client.query_points(
+            self.ctx.collection, query=vector, using="dense", limit=k, with_payload=True,
+            query_filter=_group_filter(group),
+        )
+        return [_doc_index(p.payload["metadata"]) for p in response.points if p.payload]
+
+    async def fetch(self, ids: list[str]) -> list[int]:
+        records = await self.client.retrieve(self.ctx.collection, ids, with_payload=True)
+        return [_doc_index(r.payload["metadata"]) for r in records if r.payload]
+
+    async def delete(self, ids: list[str]) -> None:
+        await self.client.delete(
+            self.ctx.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True
+        )
+
     async def teardown(self) -> None:
         await self.client.delete_collection(self.ctx.collection)
         await self.client.close()
@@ -192,6 +262,9 @@ class AioLangChain(LangChainStore):
     name = "aio-langchain"
     label = "qdrant-aio LangChain"
     module = "qdrant_aio.langchain"
+
+    def group_filter(self, group: int) -> Any:
+        return {"group": group}  # the portable dict syntax, as a user of this store writes it
 
     async def setup(self) -> None:
         from qdrant_aio.langchain import QdrantVectorStore

@@ -1,4 +1,5 @@
-"""qdrant-aio against the public anchors: ingest, query latency, concurrency, loop lateness.
+"""qdrant-aio against the public anchors: ingest, query latency, concurrency, loop lateness,
+and point operations (filtered search, fetch and delete by ids).
 
     python benchmarks/run.py [--n 20000] [--dim 384] [--rounds 3] [--queries 200] [--k 10]
         [--concurrency 32] [--url URL]
@@ -53,7 +54,8 @@ PACKAGES = ["qdrant-aio", "qdrant-client", "numpy", "httpx", "langchain-core", "
             "llama-index-core", "llama-index-vector-stores-qdrant"]
 
 # Figures printed with their ratio system / raw (throughput: > 1 is faster; latency: < 1 is).
-RATIO_FIGURES = ["ingest_docs_per_s", "query_p50_ms", "query_p99_ms", "concurrent_qps"]
+RATIO_FIGURES = ["ingest_docs_per_s", "query_p50_ms", "query_p99_ms", "concurrent_qps",
+                 "filtered_query_p50_ms", "fetch_p50_ms", "delete_ms"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -194,9 +196,76 @@ async def measure(system: System, ds: Dataset, args: argparse.Namespace) -> dict
             for got, want in zip(sequential, ds.exact, strict=True)
         ) / len(ds.queries)
         figures["_results"] = sequential
+        await measure_point_operations(system, ds, args, figures)
     finally:
         await system.teardown()
     return figures
+
+
+# Point operations, after the query phases: searches with a metadata filter (one group in ten),
+# fetches of a list of ids, one delete of a list of ids. Embedded, a filtered search is tested
+# against every point in Python (~0.2 s at 20,000), so only a few are run.
+FILTERED_QUERIES = 20
+FETCHES = 20
+
+
+def point_operation_sizes(n: int) -> tuple[int, int]:
+    """Ids per fetch and ids deleted: 100 and 1,000, or fewer for a small data set."""
+    return max(1, min(100, n // 10)), max(1, min(1000, n // 4))
+
+
+async def measure_point_operations(
+    system: System, ds: Dataset, args: argparse.Namespace, figures: dict[str, Any]
+) -> None:
+    """Filtered search, fetch by ids and delete by ids: p50 times, requests, and checks."""
+    counter = system.ctx.counter
+    fetch_size, delete_size = point_operation_sizes(ds.n)
+    groups = [int(m["group"]) for m in ds.metadatas]
+
+    before = counter.snapshot()
+    latencies: list[float] = []
+    in_group = found = 0
+    for i, vector in enumerate(ds.queries[:FILTERED_QUERIES]):
+        group = i % 10
+        start = time.perf_counter()
+        hits = await system.query_filtered(vector, args.k, group)
+        latencies.append((time.perf_counter() - start) * 1000)
+        in_group += sum(groups[h] == group for h in hits)
+        found += len(hits)
+    figures["filtered_query_p50_ms"] = percentile(latencies, 50)
+    # Every hit in the asked group, and k of them (each group has far more than k documents).
+    figures["filtered_hits_in_group_pct"] = 100.0 * in_group / max(found, 1)
+    figures["filtered_hits_per_query"] = found / len(latencies)
+    if args.url is not None:
+        figures["requests_per_filtered_query"] = sum(counter.since(before).values()) / len(
+            latencies
+        )
+
+    before = counter.snapshot()
+    latencies = []
+    fetched_right = 0
+    stride = max(1, (ds.n - delete_size - fetch_size) // FETCHES)
+    for j in range(FETCHES):
+        first = j * stride
+        ids = ds.ids[first : first + fetch_size]
+        start = time.perf_counter()
+        got = await system.fetch(ids)
+        latencies.append((time.perf_counter() - start) * 1000)
+        fetched_right += sorted(got) == list(range(first, first + fetch_size))
+    figures["fetch_p50_ms"] = percentile(latencies, 50)
+    figures["fetch_all_found_pct"] = 100.0 * fetched_right / FETCHES
+    if args.url is not None:
+        figures["requests_per_fetch"] = sum(counter.since(before).values()) / FETCHES
+
+    doomed = ds.ids[ds.n - delete_size :]
+    before = counter.snapshot()
+    start = time.perf_counter()
+    await system.delete(doomed)
+    figures["delete_ms"] = (time.perf_counter() - start) * 1000
+    if args.url is not None:
+        figures["requests_per_delete"] = sum(counter.since(before).values())
+    left = await system.fetch(doomed[:fetch_size]) + await system.fetch(ds.ids[:fetch_size])
+    figures["delete_exact"] = float(sorted(left) == list(range(fetch_size)))
 
 
 # ---------------------------------------------------------------------------- the whole run
@@ -388,6 +457,41 @@ def render_table(results: dict[str, Any], server: bool) -> str:
     return "\n".join(lines)
 
 
+def render_point_table(results: dict[str, Any], server: bool, args: argparse.Namespace) -> str:
+    fetch_size, delete_size = point_operation_sizes(args.n)
+    header = [
+        "system", "filtered query p50 ms", f"fetch {fetch_size} ids p50 ms",
+        f"delete {delete_size} ids ms", "checks (in group / found / deleted)",
+    ]
+    if server:
+        header += ["requests / filtered query, fetch, delete"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in results["systems"]:
+        m = results["medians"][name]
+        if not m.get("rounds_ok") or "delete_ms" not in m:
+            continue
+        r = results["ratios_vs_raw"].get(name, {})
+        checks = (
+            f"{_num(m.get('filtered_hits_in_group_pct'), 0)}% / "
+            f"{_num(m.get('fetch_all_found_pct'), 0)}% / "
+            + ("yes" if m.get("delete_exact") == 1.0 else "no")
+        )
+        row = [
+            SYSTEMS[name].label,
+            _with_ratio(m.get("filtered_query_p50_ms"), r.get("filtered_query_p50_ms")),
+            _with_ratio(m.get("fetch_p50_ms"), r.get("fetch_p50_ms")),
+            _with_ratio(m.get("delete_ms"), r.get("delete_ms")),
+            checks,
+        ]
+        if server:
+            row.append(
+                f"{_num(m.get('requests_per_filtered_query'), 2)}, "
+                f"{_num(m.get('requests_per_fetch'), 2)}, {_num(m.get('requests_per_delete'), 0)}"
+            )
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def _finite(value: Any) -> Any:
     """NaN (a figure with no samples) as null, so the file is strict JSON."""
     if isinstance(value, float) and math.isnan(value):
@@ -414,6 +518,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finished = datetime.now(timezone.utc)
     info["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     table = render_table(results, server=args.url is not None)
+    point_table = render_point_table(results, server=args.url is not None, args=args)
     mode = f"server {shown_url}" if args.url else "embedded (in memory)"
     summary = (
         f"{mode}; N={args.n}, dim={args.dim}, k={args.k}, queries={args.queries}, "
@@ -436,10 +541,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "raw_batch_size": RAW_BATCH_EMBEDDED if args.url is None else RAW_BATCH_SERVER,
             "loop_probe_interval_ms": 1.0,
             "embed_ms": args.embed_ms,
+            "filtered_queries": min(FILTERED_QUERIES, args.queries),
+            "fetches": FETCHES,
+            "ids_per_fetch": point_operation_sizes(args.n)[0],
+            "ids_deleted": point_operation_sizes(args.n)[1],
         },
         **results,
         "summary": summary,
         "table_markdown": table,
+        "point_operations_table_markdown": point_table,
     }
     path = Path(args.json) if args.json else RESULTS_DIR / (
         started.strftime("%Y%m%dT%H%M%SZ") + ".json"
@@ -450,6 +560,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(summary)
     print()
     print(table)
+    print()
+    print("Point operations (medians over rounds, (×) = ratio to raw):")
+    print()
+    print(point_table)
     if results["skipped"]:
         print()
         for name, reason in results["skipped"].items():

@@ -32,8 +32,16 @@ FIGURES = [
     "topk_agreement_pct",
     "recall_vs_exact_pct",
     "concurrent_same_as_sequential_pct",
+    "filtered_query_p50_ms",
+    "filtered_hits_in_group_pct",
+    "filtered_hits_per_query",
+    "fetch_p50_ms",
+    "fetch_all_found_pct",
+    "delete_ms",
+    "delete_exact",
 ]
-RATIOS = ["ingest_docs_per_s", "query_p50_ms", "query_p99_ms", "concurrent_qps"]
+RATIOS = ["ingest_docs_per_s", "query_p50_ms", "query_p99_ms", "concurrent_qps",
+          "filtered_query_p50_ms", "fetch_p50_ms", "delete_ms"]
 
 Run = tuple[dict[str, Any], dict[str, Any], list[str]]
 
@@ -116,12 +124,27 @@ def test_every_system_returns_the_same_top_k_as_raw(run: Run) -> None:
         assert figures["concurrent_same_as_sequential_pct"] == 100.0, name
 
 
+def test_every_system_filters_fetches_and_deletes_exactly(run: Run) -> None:
+    _, written, systems = run
+    assert written["parameters"]["ids_per_fetch"] == 30  # 100, or a tenth of a small data set
+    assert written["parameters"]["ids_deleted"] == 75  # 1,000, or a quarter
+    for name in systems:
+        figures = written["rounds"][0]["results"][name]
+        assert figures["filtered_hits_in_group_pct"] == 100.0, name
+        assert figures["filtered_hits_per_query"] == 5.0, name  # k: each group has 30 documents
+        assert figures["fetch_all_found_pct"] == 100.0, name
+        assert figures["delete_exact"] == 1.0, name
+
+
 def test_table_and_returned_results_match_the_file(run: Run) -> None:
     returned, written, systems = run
     assert returned["medians"].keys() == written["medians"].keys()
     table = written["table_markdown"]
     assert table.count("\n") == len(systems) + 1  # header, rule, one row per system
     assert "error" not in table
+    points = written["point_operations_table_markdown"]
+    assert points.count("\n") == len(systems) + 1
+    assert points.count("100% / 100% / yes") == len(systems)
     assert written["mode"] == "embedded"
     assert "requests_per_query" not in written["medians"]["raw"]  # counted only on a server
 
