@@ -20,6 +20,7 @@ import hashlib
 import math
 import random
 import statistics
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -431,3 +432,24 @@ def test_construct_instance_vector_params_search_params_and_consistency_on_a_ser
         store.delete_collection()
         store.close()
         client.close()
+
+
+@pytest.mark.parametrize("prefer_grpc", [False, True], ids=["rest", "grpc"])
+def test_adds_with_langchain_qdrants_wait_and_ordering_on_a_server(
+    qdrant_url: str, qdrant_api_key: str | None, collection_name: str, prefer_grpc: bool
+) -> None:
+    engine = QdrantEngine(url=qdrant_url, api_key=qdrant_api_key, prefer_grpc=prefer_grpc)
+    store = QdrantVectorStore(client=engine, collection_name=collection_name, embedding=EMB)
+    try:
+        store.add_texts(TEXTS[:2], METADATAS[:2], ids=IDS[:2], ordering="strong")
+        assert sorted(d.id for d in store.get_by_ids(IDS[:2])) == sorted(IDS[:2])
+        store.add_texts(TEXTS[2:], METADATAS[2:], ids=IDS[2:], wait=False, ordering="medium")
+        # Accepted, not yet necessarily applied: the server applies it shortly after.
+        deadline = time.monotonic() + 10
+        while len(store.get_by_ids(IDS)) < len(IDS) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(d.id for d in store.get_by_ids(IDS)) == sorted(IDS)
+    finally:
+        store.delete_collection()
+        store.close()
+        engine.close()

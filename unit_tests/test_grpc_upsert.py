@@ -19,7 +19,7 @@ from qdrant_client.grpc import points_pb2
 from test_rest_upsert import sample_points
 
 import qdrant_aio.grpc_upsert as grpc_upsert
-from qdrant_aio import PointInput, QdrantEngine
+from qdrant_aio import IngestOptions, PointInput, QdrantEngine
 from qdrant_aio.config import CollectionLayout
 from qdrant_aio.query import SearchRequest, build_query
 from qdrant_aio.transport import RemoteTransport
@@ -106,6 +106,21 @@ async def test_an_engine_ingest_over_grpc_sends_every_point_once(
     sent = [point for request in service.requests for point in request.points]
     assert sorted(p.payload["i"].integer_value for p in sent) == list(range(700))
     assert len(service.requests) == 3  # 256 points a request on a server
+
+
+async def test_wait_and_ordering_reach_the_grpc_upsert(monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_rest_upsert import _known_schema
+
+    async with recording_grpc_client(monkeypatch) as (service, client):
+        engine = QdrantEngine.from_client(client)
+        engine._schemas["c"] = _known_schema()
+        inputs = [PointInput(f"doc-{i}", {"i": i}, [0.5] * 8) for i in range(3)]
+        await engine.aupsert("c", inputs, options=IngestOptions(wait=False, ordering="strong"))
+        await engine.aupsert("c", inputs)
+        await engine.aclose()
+    chosen, default = service.requests
+    assert (chosen.wait, chosen.ordering.type) == (False, points_pb2.WriteOrderingType.Strong)
+    assert default.wait is True and not default.HasField("ordering")
 
 
 async def test_the_loop_runs_between_slices_of_a_large_conversion(

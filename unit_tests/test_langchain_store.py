@@ -1262,3 +1262,28 @@ def test_langchain_qdrant_vector_name_constants_keep_their_meaning() -> None:
     assert layout is not None
     assert (layout.dense_name, layout.sparse_name) == ("dense", "langchain-sparse")
     store.close()
+
+
+def test_add_takes_langchain_qdrants_wait_and_ordering_for_its_upserts() -> None:
+    store, client = recording_store()
+    store.add_texts(["a fox"], ids=["f"])
+    (default,) = [kw for name, kw in client.calls if name == "upsert"]
+    assert default["wait"] is True and "ordering" not in default
+    client.calls.clear()
+    store.add_texts(["a dog"], ids=["d"], wait=False, ordering="medium")
+    store.add_documents([Document("a cat", id="c")], ordering=models.WriteOrdering.STRONG)
+    upserts = [kw for name, kw in client.calls if name == "upsert"]
+    assert [(kw["wait"], kw["ordering"]) for kw in upserts] == [
+        (False, models.WriteOrdering.MEDIUM), (True, models.WriteOrdering.STRONG)
+    ]
+    assert store.engine.ingest_options.wait is True  # per call: the store's options unchanged
+    client.calls.clear()
+    with pytest.raises(InvalidInputError, match="ordering"):
+        store.add_texts(["a cow"], ordering="fastest")
+    with pytest.raises(InvalidInputError, match="wait"):
+        store.add_texts(["a cow"], wait="yes")
+    with pytest.raises(TypeError, match="update_filter"):
+        store.add_texts(["a cow"], update_filter=None)
+    assert not [name for name, _ in client.calls if name == "upsert"]
+    assert sorted(d.id for d in store.similarity_search("a", k=5)) == ["c", "d", "f"]
+    store.engine.close()

@@ -15,7 +15,7 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.api.points_api import jsonable_encoder
 
 import qdrant_aio.rest_upsert as rest_upsert
-from qdrant_aio import PointInput, QdrantEngine
+from qdrant_aio import ConfigurationError, IngestOptions, PointInput, QdrantEngine
 from qdrant_aio.rest_upsert import encode_points_body, rest_connection_for_upserts
 from qdrant_aio.transport import RemoteTransport
 
@@ -216,6 +216,43 @@ async def test_the_request_is_the_one_qdrant_clients_own_upsert_sends(
     assert sorted(sent.headers.items()) == sorted(expected.headers.items())
     await theirs.close()
     await ours.close()
+
+
+async def test_wait_and_ordering_go_out_as_qdrant_clients_own_upsert_sends_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    points = sample_points(20)
+    theirs_server, ours_server = RecordingServer(), RecordingServer()
+    theirs, ours = mock_client(theirs_server), mock_client(ours_server)
+    engine = QdrantEngine.from_client(ours)
+    engine._schemas["c"] = _known_schema()
+    encoded: list[int] = []
+    monkeypatch.setattr(rest_upsert, "_encode_chunk", spy(rest_upsert._encode_chunk, encoded, len))
+    options = IngestOptions(wait=False, ordering="strong")
+    assert options.ordering is models.WriteOrdering.STRONG
+    inputs = [PointInput(f"doc-{i}", {"i": i}, unit_vector(f"doc-{i}")) for i in range(20)]
+    await engine.aupsert("c", inputs, options=options)
+    assert encoded  # still this module's encoder
+    (sent,) = ours_server.requests
+    assert (sent.url.params["wait"], sent.url.params["ordering"]) == ("false", "strong")
+    await theirs._client.upsert(
+        collection_name="c", points=points, wait=False, ordering=models.WriteOrdering.STRONG
+    )
+    (expected,) = theirs_server.requests
+    assert sorted(sent.url.params.items()) == sorted(expected.url.params.items())
+    await engine.aupsert("c", inputs)  # the defaults: wait, and no ordering (the server's)
+    assert ours_server.requests[1].url.params["wait"] == "true"
+    assert "ordering" not in ours_server.requests[1].url.params
+    await engine.aclose()
+    for client in (theirs, ours):
+        await client.close()
+
+
+def test_write_options_are_checked() -> None:
+    with pytest.raises(ConfigurationError, match="wait"):
+        IngestOptions(wait="no")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="'weak', 'medium', 'strong'"):
+        IngestOptions(ordering="strongest")  # type: ignore[arg-type]
 
 
 async def test_a_qdrant_client_that_encodes_otherwise_keeps_its_own_upsert(

@@ -173,14 +173,33 @@ class IngestOptions:
     Batches are bounded by point count and by the estimated request size (Qdrant rejects
     requests over 32 MiB by default); up to ``max_concurrent_upserts`` requests are in flight.
     An embedded engine made without options sends 64 points per upsert instead of 256.
+
+    ``wait`` and ``ordering`` are Qdrant's options of each upsert: with ``wait=False`` a request
+    is answered once the server has accepted its points, before they are searchable (a point is
+    then "written" when accepted); ``ordering`` is a cluster's write ordering (None: the
+    server's default, weak). Embedded, both change nothing.
     """
 
     batch_size: int = 256
     max_request_bytes: int = 24 * 1024 * 1024
     max_concurrent_upserts: int = 4
+    wait: bool = True
+    ordering: models.WriteOrdering | None = None
 
     def __post_init__(self) -> None:
         _at_least(self, batch_size=1, max_request_bytes=1024, max_concurrent_upserts=1)
+        if not isinstance(self.wait, bool):
+            raise ConfigurationError(f"wait must be True or False, got {self.wait!r}")
+        if self.ordering is not None:
+            try:  # a WriteOrdering, or its value ("weak", "medium", "strong")
+                ordering = models.WriteOrdering(self.ordering)
+            except ValueError:
+                names = ", ".join(repr(o.value) for o in models.WriteOrdering)
+                raise ConfigurationError(
+                    f"ordering must be a models.WriteOrdering or one of {names}, "
+                    f"got {self.ordering!r}"
+                ) from None
+            object.__setattr__(self, "ordering", ordering)
 
 
 @dataclass(frozen=True)

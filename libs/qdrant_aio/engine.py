@@ -708,13 +708,19 @@ class QdrantEngine:
         not_sent: list[str] = []
         source_error: BaseException | None = None
 
+        # Only a set ordering is sent: without one, Qdrant applies its own default.
+        ordering: dict[str, Any] = (
+            {} if options.ordering is None else {"ordering": options.ordering}
+        )
+
         async def send(batch: list[PreparedPoint]) -> None:
             try:
                 await self._call(
                     "upsert",
                     collection_name=collection_name,
                     points=[p.struct for p in batch],
-                    wait=True,
+                    wait=options.wait,
+                    **ordering,
                 )
                 progress.advance(len(batch))
             finally:

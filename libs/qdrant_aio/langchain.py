@@ -25,6 +25,7 @@ from .bridge import on_caller_loop, overlapped, run_sync, sync_or_async
 from .config import (
     CollectionLayout,
     CollectionSpec,
+    IngestOptions,
     dense_vector_options,
     parse_distance,
     sparse_vector_options,
@@ -42,6 +43,7 @@ from .langchain_inputs import (
     one_per_text,
     read_options,
     reject_extra,
+    write_options,
 )
 from .langchain_scores import relevance_function
 from .layout_probe import LayoutProbe
@@ -418,6 +420,7 @@ class QdrantVectorStore(VectorStore):
         progress bar of the points written.
         """
         show_progress = bool(kwargs.pop("show_progress", False))
+        options = write_options(kwargs, self._engine.ingest_options)
         reject_extra(kwargs, "add_texts")
         size = batch_size if batch_size is not None else self.batch_size
         if size < 1:
@@ -437,18 +440,20 @@ class QdrantVectorStore(VectorStore):
         )
         if inputs.keep:
             await self._engine.arun_job(
-                self._aupsert_inputs(inputs, size, show_progress, legacy)
+                self._aupsert_inputs(inputs, size, show_progress, legacy, options)
             )
         return inputs.ids
 
     async def _aupsert_inputs(
-        self, inputs: TextInputs, batch_size: int, show_progress: bool, legacy: bool
+        self, inputs: TextInputs, batch_size: int, show_progress: bool, legacy: bool,
+        options: IngestOptions | None,
     ) -> None:
         """Embed, build and write checked inputs (one engine job: see ``arun_job``)."""
         await self._engine.aupsert(
             self.collection_name,
             self._point_batches(inputs, batch_size, legacy),
             self._spec,
+            options=options,
             expected_ids=[inputs.ids[i] for i in inputs.keep],
             show_progress=show_progress,
         )

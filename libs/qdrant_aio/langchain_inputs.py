@@ -7,6 +7,7 @@ mismatch or a bad id raises :class:`~qdrant_aio.errors.InvalidInputError` with n
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from qdrant_client import models
 
 from .bridge import map_cooperatively, sync_or_async
+from .config import IngestOptions
 from .errors import ConfigurationError, InvalidInputError
 from .ids import PointId, new_id, point_id_for
 from .ingest import check_fits, json_size, point_size, text_json_size
@@ -34,6 +36,7 @@ __all__ = [
     "SparseEmbedder",
     "fusion_options",
     "reject_extra",
+    "write_options",
 ]
 
 Fusion = Literal["rrf", "dbsf"]
@@ -231,6 +234,19 @@ def read_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     """langchain-qdrant's per-search ``search_params`` and ``consistency``, taken out of a
     search's ``kwargs``: fields of :class:`~qdrant_aio.query.SearchRequest`, checked there."""
     return {name: kwargs.pop(name) for name in ("search_params", "consistency") if name in kwargs}
+
+
+def write_options(kwargs: dict[str, Any], engine_options: IngestOptions) -> IngestOptions | None:
+    """The ``wait`` and ``ordering`` of an add, taken out of its ``kwargs`` (langchain-qdrant
+    passes an add's other keywords on to each upsert): the engine's options with them (checked
+    there), or None when neither is given."""
+    given = {name: kwargs.pop(name) for name in ("wait", "ordering") if name in kwargs}
+    if not given:
+        return None
+    try:
+        return dataclasses.replace(engine_options, **given)
+    except ConfigurationError as error:  # a bad value of this call, not of the store
+        raise InvalidInputError(str(error)) from error
 
 
 def reject_extra(kwargs: Mapping[str, Any], method: str) -> None:

@@ -202,13 +202,20 @@ def rest_connection_for_upserts(connection: Any) -> Any:
 
 
 async def upsert_over_rest(
-    connection: Any, *, collection_name: str, points: Sequence[models.PointStruct], wait: bool
+    connection: Any,
+    *,
+    collection_name: str,
+    points: Sequence[models.PointStruct],
+    wait: bool,
+    ordering: models.WriteOrdering | None = None,
 ) -> models.UpdateResult:
-    """What ``connection.upsert(collection_name=..., points=..., wait=...)`` does over REST."""
+    """What ``connection.upsert(collection_name=..., points=..., wait=..., ordering=...)``
+    does over REST."""
     body = await encode_points_body(points)
     response = await connection.http.points_api.upsert_points(
         collection_name=collection_name,
         wait=wait,
+        ordering=ordering,
         # Passed through as the request's content (qdrant-client encodes only models).
         point_insert_operations=cast(Any, body),
     )

@@ -478,9 +478,10 @@ _OWN_METHODS: dict[type, dict[str, Any]] = {
 }
 
 
-# The arguments the engine's upserts give: the ones upsert_over_rest takes, and the only ones
-# with which points are converted for gRPC here.
+# The arguments the engine's upserts give (``ordering`` only when set): the ones
+# upsert_over_rest takes, and the only ones with which points are converted for gRPC here.
 _UPSERT_ARGUMENTS = frozenset({"collection_name", "points", "wait"})
+_UPSERT_OPTIONAL_ARGUMENTS = frozenset({"ordering"})
 
 _LOCAL_KINDS = frozenset({"QdrantLocal", "AsyncQdrantLocal"})
 _REMOTE_KINDS = frozenset({"AsyncQdrantRemote"})
@@ -551,7 +552,11 @@ class RemoteTransport:
             # client's CPU per upserted point) and call the connection it wraps.
             connection = _remote_connection(client)
             client = connection or client
-            if _own_upserts(connection) and set(kwargs) == _UPSERT_ARGUMENTS:
+            given = set(kwargs)
+            if (
+                _own_upserts(connection)
+                and _UPSERT_ARGUMENTS <= given <= _UPSERT_ARGUMENTS | _UPSERT_OPTIONAL_ARGUMENTS
+            ):
                 if rest_connection_for_upserts(connection) is not None:
                     return await upsert_over_rest(connection, **kwargs)
                 if grpc_connection_for_upserts(connection) is not None:
