@@ -25,7 +25,7 @@ from qdrant_aio import (
     RetryPolicy,
     SearchRequest,
 )
-from qdrant_aio.ids import ID_NAMESPACE, point_id_for
+from qdrant_aio.ids import ID_NAMESPACE, canonical_uuid_ids, point_id_for
 from qdrant_aio.sparse import Bm25Encoder
 from qdrant_aio.transport import EmbeddedTransport
 
@@ -99,6 +99,33 @@ def test_canonical_uuid_shortcut_agrees_with_parsing() -> None:
             assert point_id_for(spelling) == str(value)
     for near_miss in ("0" * 8 + "-0000-0000-0000-00000000000g", "0" * 36, str(uuid.uuid4()) + "\n"):
         assert point_id_for(near_miss) == str(uuid.uuid5(ID_NAMESPACE, near_miss))
+
+
+def test_a_list_of_canonical_uuids_is_taken_as_it_is_and_nothing_else_is() -> None:
+    rng = random.Random(5)
+    canonical = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(300)]
+    assert canonical_uuid_ids(canonical) == canonical
+    assert canonical_uuid_ids(canonical) == [point_id_for(i) for i in canonical]
+    first, second = canonical[:2]
+    for other in (
+        first.upper(), first.replace("-", ""), "42", "foo", "", first + "\n",
+        first + "\n" + second,  # two UUIDs in one id
+    ):
+        assert canonical_uuid_ids([*canonical[:3], other]) is None, other
+    assert canonical_uuid_ids([first + "\n" + second, ""]) is None
+    assert canonical_uuid_ids([first, 7]) is None
+    assert canonical_uuid_ids([]) is None  # nothing to take: made one by one (none)
+
+
+async def test_point_ids_of_any_list_are_each_ids_point() -> None:
+    rng = random.Random(6)
+    canonical = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(600)]
+    engine = QdrantEngine()
+    for ids in (canonical, [*canonical[:300], "foo", 42, canonical[0].upper()]):
+        assert await engine.apoint_ids(ids) == [point_id_for(i) for i in ids]
+    with pytest.raises(InvalidInputError):
+        await engine.apoint_ids([*canonical, 1.5])  # type: ignore[list-item]
+    await engine.aclose()
 
 
 def test_prepared_points_are_what_model_construct_builds() -> None:

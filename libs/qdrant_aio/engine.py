@@ -45,7 +45,7 @@ from .errors import (
     UnsupportedClientError,
 )
 from .filters import combine_filters, ids_filter
-from .ids import PointId
+from .ids import PointId, canonical_uuid_ids
 from .ingest import (
     PointInput,
     PreparedPoint,
@@ -968,6 +968,9 @@ class QdrantEngine:
         """The Qdrant point ids that store external ``ids`` (:class:`InvalidInputError` for an
         id that cannot be one). A made id costs ~4 us (uuid5): a long list is mapped in slices
         (:meth:`amap`), so thousands of ids to delete or fetch do not hold the loop."""
+        as_given = canonical_uuid_ids(ids)
+        if as_given is not None:
+            return list[PointId](as_given)
         if len(ids) <= _IDS_INLINE:
             return [checked_point_id(i) for i in ids]
         return await self.amap(checked_point_id, ids)

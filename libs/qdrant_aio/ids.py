@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
+from typing import cast
 
-__all__ = ["ID_NAMESPACE", "PointId", "new_id", "point_id_for", "needs_original_id"]
+__all__ = [
+    "ID_NAMESPACE",
+    "PointId",
+    "canonical_uuid_ids",
+    "new_id",
+    "point_id_for",
+    "needs_original_id",
+]
 
 PointId = int | str
 
@@ -38,6 +47,30 @@ def _canonical_point_id(external_id: str) -> PointId | None:
         return str(uuid.UUID(external_id))
     except ValueError:
         return None
+
+
+# Canonical UUIDs, each followed by a newline: see canonical_uuid_ids.
+_CANONICAL_UUID_LINES = re.compile(
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n)*"
+)
+_CANONICAL_UUID_LINE_LENGTH = 37
+
+
+def canonical_uuid_ids(ids: Sequence[object]) -> list[str] | None:
+    """``ids`` as they are when every one is a canonical UUID string, Qdrant's own spelling of
+    a point id (the common case: ids made by ``uuid4``); otherwise None.
+
+    One regular expression over all of them joined by newlines, ~10x faster than testing them
+    one at a time. Each line it accepts is one UUID and a newline, so when the joined length is
+    that of one line per id, no id held a newline of its own: each line is exactly one id.
+    """
+    if not all(type(i) is str for i in ids):
+        return None
+    strings = cast(Sequence[str], ids)
+    joined = "\n".join(strings) + "\n"
+    if len(joined) != _CANONICAL_UUID_LINE_LENGTH * len(strings):
+        return None
+    return list(strings) if _CANONICAL_UUID_LINES.fullmatch(joined) else None
 
 
 def point_id_for(external_id: str | int) -> PointId:
