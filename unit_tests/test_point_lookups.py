@@ -8,7 +8,7 @@ a filter; a filtered call is the control that shows the count works.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from engine_support import unit_vector
@@ -50,67 +50,72 @@ def _nodes() -> list[TextNode]:
     ]
 
 
-async def _langchain_store() -> LangChainStore:
+@pytest.fixture
+async def langchain_store() -> AsyncIterator[LangChainStore]:
     store = LangChainStore(collection_name="ids", embedding=DeterministicFakeEmbedding(size=8))
     await store.aadd_texts(
         [f"text {i}" for i in range(N)],
         metadatas=[{"i": i} for i in range(N)],
         ids=[f"d{i}" for i in range(N)],
     )
-    return store
+    yield store
+    await store.aclose()
 
 
-async def test_langchain_delete_by_ids_tests_no_point(checks: FilterChecks) -> None:
-    store = await _langchain_store()
-    try:
-        checks.count = 0
-        assert await store.adelete(["d1", "d2", "never-stored"])
-        assert checks.count == 0
-        left = await store.aget_by_ids([f"d{i}" for i in range(N)])
-        assert [d.id for d in left] == [f"d{i}" for i in range(N) if i not in (1, 2)]
-
-        await store.adelete(["d3", "d4"], filter={"i": 3})  # both: their intersection
-        assert checks.count > 0
-        left = await store.aget_by_ids(["d3", "d4"])
-        assert [d.id for d in left] == ["d4"]
-    finally:
-        await store.aclose()
-
-
-async def test_llama_index_delete_nodes_by_ids_tests_no_point(checks: FilterChecks) -> None:
+@pytest.fixture
+async def llama_index_store() -> AsyncIterator[LlamaIndexStore]:
     store = LlamaIndexStore(collection_name="ids")
-    try:
-        await store.async_add(_nodes())
-        checks.count = 0
-        await store.adelete_nodes(["n5", "n6", "never-stored"])
-        assert checks.count == 0
-        left = await store.aget_nodes()
-        assert sorted(n.node_id for n in left) == sorted(
-            f"n{i}" for i in range(N) if i not in (5, 6)
-        )
-    finally:
-        await store.aclose()
+    await store.async_add(_nodes())
+    yield store
+    await store.aclose()
 
 
-async def test_llama_index_get_nodes_by_ids_tests_no_point(checks: FilterChecks) -> None:
-    store = LlamaIndexStore(collection_name="ids")
-    try:
-        await store.async_add(_nodes())
-        checks.count = 0
-        asked = ["n9", "never-stored", "n2", "n7", "n2"]
-        nodes = await store.aget_nodes(asked)
-        assert checks.count == 0
-        assert [n.node_id for n in nodes] == ["n9", "n2", "n7"]  # as asked, once each
-        assert nodes[0].embedding == pytest.approx(unit_vector("9"))
-        assert nodes[0].metadata["i"] == 9
+async def test_langchain_delete_by_ids_tests_no_point(
+    checks: FilterChecks, langchain_store: LangChainStore
+) -> None:
+    store = langchain_store
+    checks.count = 0
+    assert await store.adelete(["d1", "d2", "never-stored"])
+    assert checks.count == 0
+    left = await store.aget_by_ids([f"d{i}" for i in range(N)])
+    assert [d.id for d in left] == [f"d{i}" for i in range(N) if i not in (1, 2)]
 
-        limited = await store.aget_nodes(asked, limit=2)
-        assert [n.node_id for n in limited] == ["n9", "n2"]  # the first found, as asked
+    await store.adelete(["d3", "d4"], filter={"i": 3})  # both: their intersection
+    assert checks.count > 0
+    left = await store.aget_by_ids(["d3", "d4"])
+    assert [d.id for d in left] == ["d4"]
 
-        filtered = await store.aget_nodes(
-            asked, filters=MetadataFilters(filters=[MetadataFilter(key="i", value=7)])
-        )
-        assert checks.count > 0
-        assert [n.node_id for n in filtered] == ["n7"]
-    finally:
-        await store.aclose()
+
+async def test_llama_index_delete_nodes_by_ids_tests_no_point(
+    checks: FilterChecks, llama_index_store: LlamaIndexStore
+) -> None:
+    store = llama_index_store
+    checks.count = 0
+    await store.adelete_nodes(["n5", "n6", "never-stored"])
+    assert checks.count == 0
+    left = await store.aget_nodes()
+    assert sorted(n.node_id for n in left) == sorted(
+        f"n{i}" for i in range(N) if i not in (5, 6)
+    )
+
+
+async def test_llama_index_get_nodes_by_ids_tests_no_point(
+    checks: FilterChecks, llama_index_store: LlamaIndexStore
+) -> None:
+    store = llama_index_store
+    checks.count = 0
+    asked = ["n9", "never-stored", "n2", "n7", "n2"]
+    nodes = await store.aget_nodes(asked)
+    assert checks.count == 0
+    assert [n.node_id for n in nodes] == ["n9", "n2", "n7"]  # as asked, once each
+    assert nodes[0].embedding == pytest.approx(unit_vector("9"))
+    assert nodes[0].metadata["i"] == 9
+
+    limited = await store.aget_nodes(asked, limit=2)
+    assert [n.node_id for n in limited] == ["n9", "n2"]  # the first found, as asked
+
+    filtered = await store.aget_nodes(
+        asked, filters=MetadataFilters(filters=[MetadataFilter(key="i", value=7)])
+    )
+    assert checks.count > 0
+    assert [n.node_id for n in filtered] == ["n7"]
