@@ -14,7 +14,7 @@ import pytest
 from engine_support import unit_vector
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from llama_index.core.schema import TextNode
-from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 from qdrant_client.local import payload_filters
 
 from qdrant_aio.langchain import QdrantVectorStore as LangChainStore
@@ -119,3 +119,6 @@ async def test_llama_index_get_nodes_by_ids_tests_no_point(
     )
     assert checks.count > 0
     assert [n.node_id for n in filtered] == ["n7"]
+    small = MetadataFilters(filters=[MetadataFilter(key="i", value=5, operator=FilterOperator.LT)])
+    limited = await store.aget_nodes(["n4", "n9", "n3", "n1"], filters=small, limit=2)
+    assert [n.node_id for n in limited] == ["n4", "n3"]  # as asked, with filters too

@@ -662,10 +662,14 @@ class QdrantVectorStore(BasePydanticVectorStore):
                 ids_filter(await self.engine.apoint_ids(ids)) if ids is not None else None,
                 await self._metadata_filter(filters, legacy),
             )
-            hits = await self._scroll(selector, limit)
-            if ids is not None:
+            if ids is None:
+                hits = await self._scroll(selector, limit)
+            else:
+                # At most one match an id: all of them, so that `limit` keeps the first asked.
+                hits = await self._scroll(selector, None)
                 rank = {node_id: index for index, node_id in enumerate(ids)}
                 hits.sort(key=lambda hit: rank.get(hit.id, len(rank)))
+                hits = hits[:limit]
         layout = self._layout
         return [
             node_from_payload(h.id, h.payload, layout, embedding=self._dense_of(h.vector))
