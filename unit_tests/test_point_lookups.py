@@ -122,3 +122,7 @@ async def test_llama_index_get_nodes_by_ids_tests_no_point(
     small = MetadataFilters(filters=[MetadataFilter(key="i", value=5, operator=FilterOperator.LT)])
     limited = await store.aget_nodes(["n4", "n9", "n3", "n1"], filters=small, limit=2)
     assert [n.node_id for n in limited] == ["n4", "n3"]  # as asked, with filters too
+    # A repeated id keeps its first place, with filters as without.
+    again = ["n3", "n1", "n3"]
+    assert [n.node_id for n in await store.aget_nodes(again, filters=small)] == ["n3", "n1"]
+    assert [n.node_id for n in await store.aget_nodes(again)] == ["n3", "n1"]

@@ -658,17 +658,22 @@ class QdrantVectorStore(BasePydanticVectorStore):
             hits = await self.engine.aretrieve(self.collection_name, ids, with_vectors=True)
             hits = hits[:limit]
         else:
+            point_ids = await self.engine.apoint_ids(ids) if ids is not None else None
             selector = combine_filters(
-                ids_filter(await self.engine.apoint_ids(ids)) if ids is not None else None,
+                ids_filter(point_ids) if point_ids is not None else None,
                 await self._metadata_filter(filters, legacy),
             )
-            if ids is None:
+            if point_ids is None:
                 hits = await self._scroll(selector, limit)
             else:
                 # At most one match an id: all of them, so that `limit` keeps the first asked.
+                # Ranked as a fetch by ids orders them: by point (any spelling of an id), at
+                # its first place in the list.
                 hits = await self._scroll(selector, None)
-                rank = {node_id: index for index, node_id in enumerate(ids)}
-                hits.sort(key=lambda hit: rank.get(hit.id, len(rank)))
+                rank: dict[str, int] = {}
+                for index, point_id in enumerate(point_ids):
+                    rank.setdefault(str(point_id), index)
+                hits.sort(key=lambda hit: rank.get(str(hit.point_id), len(point_ids)))
                 hits = hits[:limit]
         layout = self._layout
         return [
